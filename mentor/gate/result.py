@@ -1,0 +1,71 @@
+"""The structured result of a check (also the documented `mentor check --json` format).
+
+CheckResult:
+  unit, status (pass | fail | error | timeout), seed, duration_s, verdict (null or a kind:
+  not_implemented, syntax, import, banned, reference_import, tampering, numpy_only, timeout,
+  memory, crash, exit, output_limit, missing, harness), message, tests (list of TestResult),
+  output (the learner's captured stdout/stderr, possibly truncated), output_truncated, code_hash.
+TestResult:
+  name, status (pass | fail | error | not_implemented), message, help, details (expected/actual,
+  errors and tolerances unless the test hides them), seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TestResult:
+    name: str
+    status: str
+    message: str = ""
+    help: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @classmethod
+    def from_msg(cls, m: dict[str, Any]) -> "TestResult":
+        return cls(name=m["name"], status=m.get("status", "error"), message=m.get("message", ""), help=m.get("help"),
+                   details=m.get("details") or {}, seconds=float(m.get("seconds", 0.0)))
+
+
+@dataclass
+class CheckResult:
+    unit: str
+    status: str
+    seed: int
+    duration_s: float = 0.0
+    verdict: str | None = None
+    message: str = ""
+    tests: list[TestResult] = field(default_factory=list)
+    output: str = ""
+    output_truncated: bool = False
+    code_hash: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.tests:
+            out[t.status] = out.get(t.status, 0) + 1
+        return out
+
+    def first_failure(self) -> TestResult | None:
+        return next((t for t in self.tests if t.status != "pass"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["counts"] = self.counts
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "CheckResult":
+        tests = [TestResult(**t) for t in d.get("tests", [])]
+        keys = {k: d[k] for k in ("unit", "status", "seed", "duration_s", "verdict", "message", "output",
+                                  "output_truncated", "code_hash") if k in d}
+        return cls(tests=tests, **keys)

@@ -1,0 +1,250 @@
+"""The parent side of a check: static guard, then the harness in a fresh, limited subprocess.
+
+Limits: wall time (the runner kills the process group), CPU seconds, address space, file size,
+open files, output volume; a whitelisted environment; BLAS/OpenMP/torch threads bounded; cwd a
+fresh temp dir; stdin /dev/null. Results come only over the nonce-tagged RESULTS pipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mentor.gate.guard import scan_unit
+from mentor.gate.result import CheckResult, TestResult
+from mentor.paths import package_root, reference_root
+
+HARNESS = Path(__file__).with_name("harness.py")
+HARD_OUTPUT_BYTES = 8 << 20  # beyond this the learner's output floods: the process is killed
+SIGNAL_NAMES = {signal.SIGSEGV: "segmentation fault", signal.SIGBUS: "bus error", signal.SIGABRT: "abort",
+                signal.SIGFPE: "floating-point exception", signal.SIGILL: "illegal instruction"}
+ENV_PASS = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "TRITON_INTERPRET", "SYSTEMROOT")
+
+
+@dataclass
+class GateSpec:
+    """What the runner needs of a unit (kept small so tests can build one by hand)."""
+
+    unit: str
+    module: str
+    tests_path: Path
+    banned: dict[str, str]
+    numpy_only: bool
+    time_limit_s: float = 30.0
+    memory_mb: int = 1024
+    threads: int = 1
+    output_kb: int = 256
+
+
+def spec_for(unit: Any, numpy_only: bool) -> GateSpec:
+    return GateSpec(unit=unit.id, module=unit.exercise.module, tests_path=unit.tests_path,
+                    banned={b.api: b.reason for b in unit.exercise.banned}, numpy_only=numpy_only,
+                    time_limit_s=unit.gate.time_limit_s, memory_mb=unit.gate.memory_mb,
+                    threads=unit.gate.threads, output_kb=unit.gate.output_kb)
+
+
+def code_hash(workspace: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted((workspace / "myllm").rglob("*.py")):
+        h.update(p.relative_to(workspace).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _limits(spec: GateSpec) -> None:
+    """preexec: runs in the child between fork and exec."""
+    mem = spec.memory_mb << 20
+    cpu = int(spec.time_limit_s * max(spec.threads, 1)) + 5
+    for res, val in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, 64 << 20),
+                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
+        try:
+            resource.setrlimit(res, (val, val))
+        except (ValueError, OSError):
+            pass
+
+
+def _env(spec: GateSpec, tmp: str) -> dict[str, str]:
+    env = {k: os.environ[k] for k in ENV_PASS if k in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    t = str(spec.threads)
+    env.update(HOME=tmp, TMPDIR=tmp, PYTHONIOENCODING="utf-8", OMP_NUM_THREADS=t, MKL_NUM_THREADS=t,
+               OPENBLAS_NUM_THREADS=t, NUMEXPR_NUM_THREADS=t, VECLIB_MAXIMUM_THREADS=t)
+    return env
+
+
+class _OutputReader(threading.Thread):
+    def __init__(self, stream: Any, keep: int, on_flood: Any) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.keep, self.on_flood = stream, keep, on_flood
+        self.buf = bytearray()
+        self.total = 0
+
+    def run(self) -> None:
+        while chunk := self.stream.read1(65536):
+            self.total += len(chunk)
+            if len(self.buf) < self.keep:
+                self.buf += chunk[: self.keep - len(self.buf)]
+            if self.total > HARD_OUTPUT_BYTES:
+                self.on_flood()
+                return
+
+
+class _ResultReader(threading.Thread):
+    def __init__(self, fd: int, nonce: str) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.prefix = fd, nonce + " "
+        self.messages: list[dict[str, Any]] = []
+
+    def run(self) -> None:
+        with os.fdopen(self.fd, "rb") as f:
+            for raw in f:
+                line = raw.decode("utf-8", "replace")
+                if line.startswith(self.prefix):
+                    try:
+                        self.messages.append(json.loads(line[len(self.prefix):]))
+                    except json.JSONDecodeError:
+                        continue
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_gate(workspace: Path, spec: GateSpec, seed: int | None = None) -> CheckResult:
+    seed = secrets.randbits(31) if seed is None else seed
+    t0 = time.monotonic()
+    res = CheckResult(unit=spec.unit, status="error", seed=seed, code_hash=code_hash(workspace))
+    module_file = workspace / "myllm" / f"{spec.module}.py"
+    if not module_file.is_file():
+        res.verdict, res.message = "missing", f"myllm/{spec.module}.py does not exist"
+        return res
+    violations = scan_unit(workspace, spec.module, spec.banned, spec.numpy_only)
+    if violations:
+        v = violations[0]
+        res.verdict = v.kind
+        res.message = f"{v.where()}: {v.message}"
+        more = len(violations) - 1
+        if more:
+            res.message += f" (and {more} more: " + "; ".join(x.where() for x in violations[1:4]) + ")"
+        res.duration_s = time.monotonic() - t0
+        return res
+    _spawn(workspace, spec, res)
+    res.duration_s = round(time.monotonic() - t0, 3)
+    return res
+
+
+def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str) -> bytes:
+    callables = [a for a in spec.banned if "." in a]
+    blocked = {a: "banned" for a in spec.banned if "." not in a}
+    if spec.numpy_only:
+        blocked["torch"] = "numpy_only"
+    return json.dumps({
+        "nonce": nonce, "package_root": str(package_root()), "reference_root": str(reference_root()),
+        "workspace": str(workspace.resolve()), "module": spec.module, "tests_path": str(spec.tests_path),
+        "seed": seed, "threads": spec.threads, "banned_callables": callables, "blocked_modules": blocked,
+        "numpy_only": spec.numpy_only,
+    }).encode()
+
+
+def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
+    nonce = secrets.token_hex(16)
+    cfg_r, cfg_w = os.pipe()
+    res_r, res_w = os.pipe()
+    with tempfile.TemporaryDirectory(prefix="mentor-check-") as tmp:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", str(HARNESS), str(cfg_r), str(res_w)], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=_env(spec, tmp),
+            pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=lambda: _limits(spec))
+        os.close(cfg_r)
+        os.close(res_w)
+        with os.fdopen(cfg_w, "wb") as f:
+            f.write(_config(workspace, spec, res.seed, nonce))
+        flooded = threading.Event()
+
+        def flood() -> None:
+            flooded.set()
+            _kill_group(proc.pid)
+
+        out = _OutputReader(proc.stdout, spec.output_kb << 10, flood)
+        results = _ResultReader(res_r, nonce)
+        out.start()
+        results.start()
+        timed_out = False
+        try:
+            proc.wait(timeout=spec.time_limit_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        _kill_group(proc.pid)
+        proc.wait()
+        out.join(timeout=2)
+        results.join(timeout=2)
+    res.output = out.buf.decode("utf-8", "replace")
+    res.output_truncated = out.total > len(out.buf)
+    _interpret(res, spec, results.messages, proc.returncode, timed_out, flooded.is_set())
+
+
+def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc: int, timed_out: bool, flooded: bool) -> None:
+    res.tests = [TestResult.from_msg(m) for m in msgs if m.get("event") == "test"]
+    fatal = next((m for m in msgs if m.get("event") == "fatal"), None)
+    done = any(m.get("event") == "done" for m in msgs)
+    running = _next_test_hint(res)
+    if flooded:
+        res.verdict, res.message = "output_limit", f"learner code printed more than {HARD_OUTPUT_BYTES >> 20} MiB{running}; remove the prints in loops"
+    elif timed_out:
+        res.status, res.verdict = "timeout", "timeout"
+        res.message = f"time limit of {spec.time_limit_s:g} s reached{running}: possible infinite loop, or an algorithm far slower than needed"
+    elif fatal is not None:
+        res.verdict = fatal.get("kind") or fatal.get("status")
+        if fatal.get("status") == "not_implemented":
+            res.verdict = "not_implemented"
+            res.status = "fail"
+        res.message = fatal.get("message", "")
+    elif rc < 0 and -rc == signal.SIGXCPU:
+        res.status, res.verdict = "timeout", "timeout"
+        res.message = f"CPU time limit reached{running}: possible infinite loop"
+    elif rc < 0 and -rc == signal.SIGXFSZ:
+        res.verdict, res.message = "output_limit", f"a file written by learner code passed the 64 MiB limit{running}"
+    elif rc < 0 and -rc == signal.SIGKILL:
+        res.verdict, res.message = "memory", f"the process was killed (SIGKILL){running}, most likely for using too much memory (limit {spec.memory_mb} MiB)"
+    elif rc < 0:
+        name = SIGNAL_NAMES.get(-rc, signal.Signals(-rc).name if -rc in signal.valid_signals() else str(-rc))
+        res.verdict, res.message = "crash", f"the process crashed: {name} (signal {-rc}){running}"
+    elif not done:
+        res.verdict = "exit"
+        res.message = f"the process exited (code {rc}) before the checks finished{running}: learner code called os._exit() or similar"
+    else:
+        _summarise(res)
+
+
+def _next_test_hint(res: CheckResult) -> str:
+    return f" (after test {res.tests[-1].name})" if res.tests else ""
+
+
+def _summarise(res: CheckResult) -> None:
+    bad = [t for t in res.tests if t.status != "pass"]
+    if not res.tests:
+        res.status, res.verdict, res.message = "error", "harness", "the hidden tests define no test_* functions"
+    elif not bad:
+        res.status, res.message = "pass", f"all {len(res.tests)} checks passed"
+    else:
+        res.status = "fail"
+        if all(t.status == "not_implemented" for t in bad):
+            res.verdict = "not_implemented"
+        mem = next((t for t in bad if "memory limit" in t.message), None)
+        if mem:
+            res.verdict = "memory"
+        res.message = f"{len(bad)} of {len(res.tests)} checks did not pass"

@@ -1,0 +1,118 @@
+"""The curriculum self-check: for each unit, the reference passes, the starter fails, every mutant fails.
+
+The reference stands in for a learner's package: reference_impl/*.py is copied to myllm/ with its
+`reference_impl` imports renamed, so the very same gate that checks learners checks the answer key.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mentor.curriculum import Course, Unit
+from mentor.gate.result import CheckResult
+from mentor.gate.runner import run_gate, spec_for
+from mentor.paths import reference_root
+
+
+@dataclass
+class UnitReport:
+    unit: str
+    problems: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def reference_package(dest: Path) -> Path:
+    """Write reference_impl as a `myllm` package into dest/myllm; returns dest."""
+    pkg = dest / "myllm"
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text('"""Reference implementation standing in for a learner package."""\n')
+    for src in sorted((reference_root() / "reference_impl").glob("*.py")):
+        if src.name == "__init__.py":
+            continue
+        text = re.sub(r"\breference_impl\b", "myllm", src.read_text(encoding="utf-8"))
+        (pkg / src.name).write_text(text, encoding="utf-8")
+    return dest
+
+
+def _run_variant(unit: Unit, course: Course, module_source: str | None, seed: int) -> CheckResult:
+    with tempfile.TemporaryDirectory(prefix="mentor-selfcheck-") as tmp:
+        ws = reference_package(Path(tmp))
+        if module_source is not None:
+            (ws / "myllm" / f"{unit.exercise.module}.py").write_text(module_source, encoding="utf-8")
+        return run_gate(ws, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+
+
+def _predict_problems(unit: Unit) -> list[str]:
+    out = []
+    for q in unit.all_questions():
+        if q.kind != "predict":
+            continue
+        proc = subprocess.run([sys.executable, "-I", "-c", q.code], capture_output=True, text=True, timeout=60)
+        got = proc.stdout.strip()
+        if proc.returncode != 0 or got != q.answer.strip():
+            out.append(f"predict question '{q.id}': the snippet prints {got!r} (rc {proc.returncode}), answer says {q.answer.strip()!r}")
+    return out
+
+
+def check_unit(unit: Unit, course: Course, seed: int = 1234) -> UnitReport:
+    rep = UnitReport(unit.id)
+    r = _run_variant(unit, course, None, seed)
+    rep.lines.append(f"reference: {r.status} ({r.message}) in {r.duration_s:.2f}s")
+    if r.status != "pass":
+        first = r.first_failure()
+        rep.problems.append(f"reference does not pass: {r.verdict or ''} {r.message} {first.message if first else ''}".strip())
+    s = _run_variant(unit, course, unit.starter_path.read_text(encoding="utf-8"), seed)
+    rep.lines.append(f"starter:   {s.status} ({s.verdict})")
+    if s.status == "pass" or s.verdict != "not_implemented":
+        rep.problems.append(f"starter should fail as not implemented, got {s.status}/{s.verdict}: {s.message}")
+    mutants = unit.mutants
+    if len(mutants) < 4:
+        rep.problems.append(f"only {len(mutants)} mutants (at least 4 required)")
+    for m in mutants:
+        mr = _run_variant(unit, course, m.read_text(encoding="utf-8"), seed)
+        first = mr.first_failure()
+        why = first.message if first else mr.message
+        rep.lines.append(f"mutant {m.stem}: {mr.status} — {why[:140]}")
+        if mr.status == "pass":
+            rep.problems.append(f"mutant {m.name} passes the hidden tests")
+    rep.problems.extend(_predict_problems(unit))
+    return rep
+
+
+def main(argv: list[str]) -> int:
+    """python -m mentor.selfcheck [UNIT ...]: self-check units (all written units by default)."""
+    from mentor.curriculum import load_course
+
+    course = load_course()
+    bad = 0
+    for uid in argv or list(course.units):
+        rep = check_unit(course.unit(uid), course)
+        print(f"{uid}: {'OK' if rep.ok else 'PROBLEMS'}")
+        for line in rep.lines:
+            print("    " + line)
+        for p in rep.problems:
+            print("  ! " + p)
+        bad += not rep.ok
+    return 1 if bad else 0
+
+
+def copy_reference_module(module: str, dest: Path) -> None:
+    """Copy one reference module into a workspace as the learner's (used by tests and demos)."""
+    src = reference_root() / "reference_impl" / f"{module}.py"
+    text = re.sub(r"\breference_impl\b", "myllm", src.read_text(encoding="utf-8"))
+    (dest / "myllm" / f"{module}.py").write_text(text, encoding="utf-8")
+    _ = shutil  # keep import for callers that copy trees
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
