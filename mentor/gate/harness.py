@@ -54,7 +54,7 @@ def _learner_frame(tb: Any, learner_dir: str) -> tuple[str, int, str] | None:
     for frame, line in traceback.walk_tb(tb):
         fn = frame.f_code.co_filename
         if fn.startswith(learner_dir):
-            found = (os.path.relpath(fn, os.path.dirname(learner_dir)), line, frame.f_code.co_name)
+            found = (os.path.relpath(fn, os.path.dirname(learner_dir.rstrip(os.sep))), line, frame.f_code.co_name)
     return found
 
 
@@ -62,7 +62,7 @@ def _classify(exc: BaseException, learner_dir: str) -> dict[str, Any]:
     where = _learner_frame(exc.__traceback__, learner_dir)
     loc = f" ({where[0]}:{where[1]})" if where else ""
     if isinstance(exc, NotImplementedError) and where:
-        return {"status": "not_implemented", "function": where[2],
+        return {"status": "not_implemented", "details": {"function": where[2], "where": f"{where[0]}:{where[1]}"},
                 "message": f"{where[2]}() is not implemented yet{loc}"}
     if isinstance(exc, MemoryError):
         return {"status": "error", "kind": "memory", "message": f"memory limit hit{loc}: the code asked for more memory than the check allows"}
@@ -94,7 +94,7 @@ def _patch_banned(callables: list[str], learner_dir: str, violations: list[dict[
         def wrapper(*a: Any, __orig: Any = orig, __api: str = api, **k: Any) -> Any:
             caller = sys._getframe(1).f_code.co_filename
             if caller.startswith(learner_dir):
-                violations.append({"api": __api, "file": os.path.relpath(caller, os.path.dirname(learner_dir)),
+                violations.append({"api": __api, "file": os.path.relpath(caller, os.path.dirname(learner_dir.rstrip(os.sep))),
                                    "line": sys._getframe(1).f_lineno})
                 raise RuntimeError(f"{__api} is banned in this unit")
             return __orig(*a, **k)

@@ -1,0 +1,126 @@
+"""`mentor ask`: the unit's questions at the prompt. Every answer is stored as soon as it is graded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mentor.errors import MentorError
+
+
+def _read(prompt: str, multiline: bool) -> str | None:
+    """One answer from stdin (a TTY or a pipe); multi-line answers end with an empty line. None on EOF."""
+    try:
+        first = input(prompt)
+    except EOFError:
+        return None
+    if not multiline:
+        return first
+    lines = [first]
+    while lines[-1].strip():
+        try:
+            lines.append(input("... "))
+        except EOFError:
+            break
+    return "\n".join(lines).strip()
+
+
+def _select(unit: Any, only: str | None, include_steps: bool) -> list[Any]:
+    qs = ([s.question for s in unit.steps] if include_steps else []) + list(unit.questions)
+    if only is None:
+        return qs
+    chosen = [q for q in unit.all_questions() if q.id == only]
+    if not chosen:
+        ids = ", ".join(q.id for q in unit.all_questions())
+        raise MentorError(f"unit '{unit.id}' has no question '{only}'", f"question ids: {ids}")
+    return chosen
+
+
+def _self_assess(q: Any) -> list[bool] | None:
+    from mentor.render import console
+
+    console.print("\n[bold]Now grade yourself honestly against the rubric[/bold] (a model answer follows):")
+    console.print(f"[dim]{q.reference_answer.strip()}[/dim]\n")
+    met = []
+    for i, crit in enumerate(q.rubric, 1):
+        while True:
+            ans = _read(f"  {i}. {crit}\n     met? [y/n] ", multiline=False)
+            if ans is None:
+                return None
+            if ans.strip().lower() in ("y", "yes", "n", "no"):
+                met.append(ans.strip().lower().startswith("y"))
+                break
+            console.print("     answer y or n")
+    return met
+
+
+def _ask_one(engine: Any, unit: Any, q: Any, given: str | None) -> bool | None:
+    """Ask, grade, record. True/False = correct or not; None = input ended."""
+    from mentor.grading import grade, self_assessment
+    from mentor.lesson import question_markdown
+    from mentor.progress import record_answer
+    from mentor.render import console, markdown
+
+    console.rule(f"[bold]{unit.id} · {q.id}[/bold] ({q.kind})")
+    markdown(question_markdown(q))
+    while True:
+        ans = given if given is not None else _read("> ", multiline=q.kind in ("explain", "predict"))
+        if ans is None:
+            return None
+        g = grade(q, ans)
+        if g.verdict != "refused":
+            break
+        record_answer(engine, unit.id, q.id, ans, "refused", "auto", g.feedback)
+        console.print(f"[yellow]{g.feedback}[/yellow]")
+        if given is not None:
+            return False
+    if g.verdict == "needs_self_assessment":
+        met = _self_assess(q)
+        if met is None:
+            record_answer(engine, unit.id, q.id, ans, "pending", "self", "input ended before self-assessment")
+            return None
+        g = self_assessment(q, met)
+        grader = "self"
+    else:
+        grader = "auto"
+    record_answer(engine, unit.id, q.id, ans, g.verdict, grader, g.feedback)
+    ok = g.verdict in ("correct", "self_correct")
+    console.print(("[bold green]✓ " if ok else "[bold red]✗ ") + g.feedback + ("[/bold green]" if ok else "[/bold red]"))
+    if q.explanation:
+        console.print(f"[dim]{q.explanation.strip()}[/dim]")
+    return ok
+
+
+def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, given: str | None = None,
+                  include_answered: bool = False, include_steps: bool = False) -> None:
+    from mentor.checking import sync_stubs
+    from mentor.progress import refresh
+    from mentor.render import console
+
+    if given is not None and only is None:
+        raise MentorError("--answer needs --question ID", f"e.g. mentor ask {unit.id} --question {unit.questions[0].id} --answer ...")
+    engine = ws.engine()
+    before = refresh(engine, course)
+    done = before.evidence.get(unit.id)
+    qs = _select(unit, only, include_steps)
+    if not include_answered and only is None and done:
+        qs = [q for q in qs if q.id not in done.correct]
+    if not qs:
+        console.print(f"All questions of '{unit.id}' are answered correctly. (--all asks them again)")
+    right = 0
+    for q in qs:
+        r = _ask_one(engine, unit, q, given)
+        if r is None:
+            console.print("\n[dim]input ended — every answer so far is saved[/dim]")
+            break
+        right += bool(r)
+    after = refresh(engine, course)
+    st = after.states[unit.id]
+    if qs:
+        console.print(f"\n{right}/{len(qs)} correct this round. {unit.id}: [bold]{st.state}[/bold]")
+    if st.missing and st.state != "mastered":
+        console.print("Left: " + "; ".join(st.missing))
+    for u in course.order:
+        if before.states[u].state == "locked" and after.states[u].state == "available":
+            console.print(f"[bold]Unlocked:[/bold] {u} — `mentor show {u}`")
+    for line in sync_stubs(ws, course, after.states):
+        console.print(f"[dim]stubs added to {line}[/dim]")

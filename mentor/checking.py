@@ -1,0 +1,44 @@
+"""The flow of `mentor check`: stubs -> gate -> attempt stored -> states refreshed -> new stubs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mentor.gate.result import CheckResult
+
+
+@dataclass
+class CheckOutcome:
+    result: CheckResult
+    state_before: str
+    state_after: str
+    unlocked: list[str] = field(default_factory=list)
+    stubs_added: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def sync_stubs(ws: Any, course: Any, states: dict[str, Any]) -> list[str]:
+    """Write the stubs of every unit that is not locked (missing names only)."""
+    from mentor.workspace import write_stubs
+
+    units = [course.units[u] for u in course.order if states[u].state not in ("locked", "coming")]
+    return write_stubs(ws, units)
+
+
+def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_id: int | None = None) -> CheckOutcome:
+    from mentor.gate.runner import run_gate, spec_for
+    from mentor.progress import record_attempt, refresh
+    from mentor.workspace import write_stubs
+
+    engine = ws.engine()
+    before = refresh(engine, course)
+    added = write_stubs(ws, [unit])  # any written unit can be checked: give it its stubs
+    result = run_gate(ws.root, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+    record_attempt(engine, result, session_id=session_id)  # stored before anything else can fail
+    after = refresh(engine, course)
+    unlocked = [u for u in course.order
+                if before.states[u].state == "locked" and after.states[u].state == "available"]
+    added += sync_stubs(ws, course, after.states)
+    return CheckOutcome(result, before.states[unit.id].state, after.states[unit.id].state, unlocked, added,
+                        after.states[unit.id].missing)

@@ -1,0 +1,74 @@
+"""The `mentor` command: assembles the typer app; each command group lives in mentor/commands/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mentor import __version__
+from mentor.commands import check_cmd, dev_cmd, doctor_cmd, lesson_cmd, status_cmd, workspace_cmd
+from mentor.commands.common import state
+from mentor.errors import MentorError
+
+app = typer.Typer(
+    name="mentor",
+    help="A tutor for building a small LLM from first principles, one verified step at a time.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mentor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    workspace: Optional[Path] = typer.Option(None, "--workspace", "-w", help="Workspace folder (default: MENTOR_WORKSPACE, else the current folder or a parent)."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    state.workspace = workspace
+
+
+workspace_cmd.register(app)
+status_cmd.register(app)
+lesson_cmd.register(app)
+check_cmd.register(app)
+doctor_cmd.register(app)
+app.add_typer(dev_cmd.app, name="dev", help="Course authoring: validate the curriculum and self-check units.")
+
+
+def main() -> None:
+    try:
+        rc = app(standalone_mode=False)
+        sys.exit(rc if isinstance(rc, int) else 0)
+    except MentorError as e:
+        from mentor.render import print_error
+
+        print_error(e)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("\ninterrupted — nothing was lost: answers and attempts are saved as they happen", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        print("aborted", file=sys.stderr)
+        sys.exit(1)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(2)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Command groups. Each module parses options and delegates; heavy imports stay inside functions."""

@@ -1,0 +1,45 @@
+"""mentor dev check [UNIT...] / mentor dev schema: for course authors."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("check")
+def dev_check(
+    units: Optional[List[str]] = typer.Argument(None, help="Unit ids (default: every written unit)."),
+    validate_only: bool = typer.Option(False, "--validate-only", help="Only validate course.yaml and every unit.yaml."),
+) -> None:
+    """Validate the curriculum, then self-check units: reference passes, starter fails, every mutant fails."""
+    from mentor.curriculum import load_course
+    from mentor.render import console
+    from mentor.selfcheck import check_unit
+
+    c = load_course()
+    console.print(f"[green]✓[/green] curriculum valid: {len(c.units)} written units of {len(c.order)}")
+    if validate_only:
+        return
+    bad = 0
+    for uid in units or list(c.units):
+        rep = check_unit(c.unit(uid), c)
+        console.print(("[green]✓[/green] " if rep.ok else "[red]✗[/red] ") + uid)
+        for line in rep.lines:
+            console.print(f"    [dim]{line}[/dim]")
+        for p in rep.problems:
+            console.print(f"    [red]! {p}[/red]")
+        bad += not rep.ok
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command("schema")
+def dev_schema() -> None:
+    """Print the JSON schema of unit.yaml (every field documented)."""
+    import json
+
+    from mentor.curriculum import Unit
+
+    typer.echo(json.dumps(Unit.model_json_schema(), indent=2))

@@ -1,0 +1,57 @@
+"""mentor show / hint / ask: read the lesson, climb the hint ladder, answer the questions."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from mentor.commands.common import course, resolve_unit, workspace
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def show(
+        unit: Optional[str] = typer.Argument(None, help="Unit id (default: the current unit)."),
+        step: Optional[int] = typer.Option(None, "--step", "-s", min=1, help="Show only step N."),
+        plain: bool = typer.Option(False, "--plain", help="Print raw Markdown instead of rendering it."),
+    ) -> None:
+        """Read a unit's lesson: steps, exercise and signatures, hardware notes."""
+        from mentor.errors import MentorError
+        from mentor.lesson import unit_markdown
+
+        c = course()
+        u = c.unit(unit) if unit else resolve_unit(c, None, workspace())
+        if step is not None and step > len(u.steps):
+            raise MentorError(f"unit '{u.id}' has {len(u.steps)} steps, not {step}", f"use --step 1..{len(u.steps)}")
+        md = unit_markdown(u, None if step is None else step - 1)
+        if plain:
+            typer.echo(md)
+        else:
+            from mentor.render import markdown
+
+            markdown(md)
+
+    @app.command()
+    def hint(unit: Optional[str] = typer.Argument(None, help="Unit id (default: the current unit).")) -> None:
+        """Show the next hint of the unit's ladder (general first, specific later; recorded)."""
+        from mentor.hints import next_hint
+
+        ws = workspace()
+        c = course()
+        next_hint(ws, resolve_unit(c, unit, ws))
+
+    @app.command()
+    def ask(
+        unit: Optional[str] = typer.Argument(None, help="Unit id (default: the current unit)."),
+        question: Optional[str] = typer.Option(None, "--question", "-q", help="Only this question id."),
+        answer: Optional[str] = typer.Option(None, "--answer", "-a", help="Answer non-interactively (needs --question)."),
+        all_: bool = typer.Option(False, "--all", help="Ask every question, even those already answered correctly."),
+        steps: bool = typer.Option(False, "--steps", help="Include the lesson steps' micro-questions."),
+    ) -> None:
+        """Answer a unit's questions at the prompt; graded and recorded."""
+        from mentor.asking import ask_questions
+
+        ws = workspace()
+        c = course()
+        ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)

@@ -1,0 +1,51 @@
+"""mentor init [DIR]"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def init(
+        directory: Path = typer.Argument(Path("."), help="Where to create the workspace (default: here)."),
+        name: Optional[str] = typer.Option(None, "--name", help="Your name (asked on a terminal when omitted)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Never prompt; use defaults."),
+    ) -> None:
+        """Create a workspace (mentor.toml, .mentor/progress.db, myllm/, data/), or repair one.
+
+        Re-running it on an existing workspace adds what is missing and overwrites nothing.
+        """
+        from mentor.checking import sync_stubs
+        from mentor.curriculum import course
+        from mentor.progress import ensure_profile, refresh
+        from mentor.render import console
+        from mentor.workspace import MARKER, create_workspace
+
+        root = directory.expanduser().resolve()
+        existing = (root / MARKER).is_file()
+        if name is None:
+            name = "learner"
+            if not yes and not existing and sys.stdin.isatty():
+                name = typer.prompt("Your name", default="learner")
+        c = course()
+        ws, made = create_workspace(root, name)
+        engine = ws.engine()
+        ensure_profile(engine, ws.learner_name)
+        snap = refresh(engine, c)
+        stubs = sync_stubs(ws, c, snap.states)
+        verb = "Repaired" if existing else "Created"
+        if existing and not made and not stubs:
+            console.print(f"Workspace {root} is complete; nothing to do.")
+        else:
+            console.print(f"{verb} workspace [bold]{root}[/bold]")
+            for m in made:
+                console.print(f"  + {m}")
+            for s in stubs:
+                console.print(f"  + stubs: {s}")
+        cd = "" if root == Path.cwd().resolve() else f"cd {directory} && "
+        console.print(f"\nNext: {cd}mentor status   ·   mentor show   ·   mentor check")

@@ -1,0 +1,107 @@
+"""Terminal rendering with rich: check results, errors, lessons. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.text import Text
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+VERDICT_TITLES = {
+    "not_implemented": "Not implemented yet", "syntax": "Syntax error", "import": "Import error",
+    "banned": "Banned API", "reference_import": "Reference import refused", "tampering": "Harness tampering refused",
+    "numpy_only": "NumPy only in this phase", "timeout": "Time limit", "memory": "Memory limit", "crash": "Crash",
+    "exit": "Exited without finishing", "output_limit": "Output limit", "missing": "Module missing",
+    "harness": "Hidden tests broken (a mentor bug)",
+}
+STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "error": "bold red", "timeout": "bold yellow",
+                "not_implemented": "yellow"}
+
+
+def print_error(e: Any) -> None:
+    err_console.print(Text("error: ", style="bold red") + Text(e.message))
+    if e.hint:
+        err_console.print(Text("hint: ", style="bold cyan") + Text(e.hint))
+
+
+def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
+    r = outcome.result
+    if as_json:
+        d = r.to_dict()
+        d.update(state_before=outcome.state_before, state=outcome.state_after, unlocked=outcome.unlocked,
+                 stubs_added=outcome.stubs_added, missing=outcome.missing)
+        sys.stdout.write(json.dumps(d, indent=2) + "\n")
+        return
+    for line in outcome.stubs_added:
+        console.print(f"[dim]stubs added to {line}[/dim]")
+    head = Text(f"{unit.id}: ", style="bold") + Text(r.status.upper(), style=STATUS_STYLE.get(r.status, "bold"))
+    if r.verdict:
+        head += Text(f" — {VERDICT_TITLES.get(r.verdict, r.verdict)}", style="bold")
+    head += Text(f"   seed {r.seed}, {r.duration_s:.2f}s", style="dim")
+    console.print(head)
+    first = r.first_failure()
+    if r.verdict and r.verdict != "not_implemented" and (not first or r.verdict not in ("memory",)):
+        console.print(Panel(Text(r.message), title=VERDICT_TITLES.get(r.verdict, r.verdict), border_style="red"))
+    if first is not None:
+        _render_first_failure(first)
+        rest = [t for t in r.tests if t.status != "pass" and t is not first]
+        todo = _not_implemented(r.tests)
+        if r.verdict == "not_implemented" and todo:
+            console.print(Text("not implemented yet: ", style="bold") + Text(", ".join(f"{f}()" for f in todo)))
+            console.print(f"[dim]start with {todo[0]}(): `mentor show {unit.id}` has the lesson and the signatures[/dim]")
+        elif rest:
+            console.print(Text(f"also not passing ({len(rest)}): ", style="bold") +
+                          Text(", ".join(f"{t.name} ({t.status.replace('_', ' ')})" for t in rest)))
+    passed = sum(t.status == "pass" for t in r.tests)
+    if r.tests:
+        console.print(f"{passed}/{len(r.tests)} checks passed")
+    if r.output.strip():
+        tail = r.output.strip().splitlines()[-15:]
+        console.print(Panel(Text("\n".join(tail)), title="your code printed" + (" (truncated)" if r.output_truncated else ""),
+                            border_style="dim"))
+    _render_state(outcome, r)
+
+
+def _not_implemented(tests: list[Any]) -> list[str]:
+    names: list[str] = []
+    for t in tests:
+        f = (t.details or {}).get("function")
+        if t.status == "not_implemented" and f and f not in names:
+            names.append(f)
+    return names
+
+
+def _render_first_failure(t: Any) -> None:
+    body = Text(t.message or t.status)
+    d = t.details or {}
+    for key in ("expected", "actual"):
+        if key in d:
+            body += Text(f"\n{key:>8}: {d[key]}", style="dim")
+    if t.help:
+        body += Text("\n\nhelp: ", style="bold cyan") + Text(t.help)
+    console.print(Panel(body, title=f"first failure: {t.name}", border_style="yellow" if t.status == "not_implemented" else "red"))
+
+
+def _render_state(outcome: Any, r: Any) -> None:
+    if outcome.state_after in ("proficient", "mastered") and outcome.state_before not in ("proficient", "mastered"):
+        console.print(f"[bold green]{r.unit} is now {outcome.state_after}.[/bold green]")
+    elif r.passed and outcome.missing:
+        console.print("[green]Hidden tests pass.[/green] Left for proficiency: " + "; ".join(outcome.missing))
+        console.print(f"Run [bold]mentor ask {r.unit}[/bold] to answer the questions.")
+    if outcome.state_after == "locked" and r.passed:
+        console.print("[dim]Recorded; it counts once its prerequisites are proficient.[/dim]")
+    for u in outcome.unlocked:
+        console.print(f"[bold]Unlocked:[/bold] {u} — `mentor show {u}`")
+    if not r.passed:
+        console.print(f"[dim]replay these inputs: mentor check {r.unit} --seed {r.seed}   ·   stuck? mentor hint {r.unit}[/dim]")
+
+
+def markdown(text: str) -> None:
+    console.print(Markdown(text))

@@ -1,0 +1,106 @@
+"""What `mentor status` shows: gathered as plain data (also the --json output), then rendered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, func, select
+
+from mentor.mastery import current_unit
+from mentor.progress import refresh
+from mentor.store.models import Attempt, Answer
+
+STATE_ICON = {"mastered": "★", "proficient": "✓", "available": "▶", "locked": "·", "coming": "…"}
+STATE_STYLE = {"mastered": "bold magenta", "proficient": "green", "available": "bold yellow", "locked": "dim", "coming": "dim italic"}
+
+
+def _attempt_stats(engine: Any) -> tuple[dict[str, dict[str, Any]], float]:
+    stats: dict[str, dict[str, Any]] = {}
+    total = 0.0
+    with Session(engine) as s:
+        rows = s.exec(select(Attempt.unit_id, func.count(), func.sum(Attempt.duration_s), func.max(Attempt.created_at))
+                      .group_by(Attempt.unit_id)).all()
+        for uid, n, dur, last in rows:
+            stats[uid] = {"attempts": int(n), "last_attempt": last}
+        for uid, status in s.exec(select(Attempt.unit_id, Attempt.status).order_by(Attempt.id)).all():
+            stats.setdefault(uid, {})["last_status"] = status
+        answered = s.exec(select(Answer.created_at).order_by(Answer.created_at)).all()
+        attempts = s.exec(select(Attempt.created_at).order_by(Attempt.created_at)).all()
+    stamps = sorted(list(answered) + list(attempts))
+    total = _active_minutes(stamps)
+    return stats, total
+
+
+def _active_minutes(stamps: list[str], gap_min: float = 20.0) -> float:
+    """Minutes of activity: sum of gaps between consecutive events shorter than gap_min (+2 min per burst)."""
+    from datetime import datetime
+
+    times = [datetime.fromisoformat(t) for t in stamps]
+    total = 0.0
+    for a, b in zip(times, times[1:]):
+        gap = (b - a).total_seconds() / 60
+        total += gap if gap < gap_min else 2.0
+    return round(total + (2.0 if times else 0.0), 1)
+
+
+def gather(ws: Any, course: Any) -> dict[str, Any]:
+    engine = ws.engine()
+    snap = refresh(engine, course)
+    stats, minutes = _attempt_stats(engine)
+    cur = current_unit(course, snap.states)
+    phases = []
+    for p in course.spec.phases:
+        units = []
+        for uid in p.units:
+            st = snap.states[uid]
+            u = course.units.get(uid)
+            units.append({"id": uid, "title": u.title if u else None, "state": st.state, "missing": st.missing,
+                          "attempts": stats.get(uid, {}).get("attempts", 0),
+                          "last_status": stats.get(uid, {}).get("last_status"),
+                          "questions_correct": len(snap.evidence.get(uid).correct & {q.id for q in u.questions}) if u and uid in snap.evidence else 0,
+                          "questions_total": len(u.questions) if u else 0})
+        done = sum(x["state"] in ("proficient", "mastered") for x in units)
+        phases.append({"id": p.id, "title": p.title, "focus": p.focus, "sessions": p.sessions,
+                       "proficient": done, "total": len(units), "units": units})
+    return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
+            "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "phases": phases}
+
+
+def _next_step(cur: str | None, snap: Any, course: Any) -> str:
+    if cur is None:
+        coming = [u for u in course.order if snap.states[u].state == "coming"]
+        return f"Every written unit is proficient. Coming next: {coming[0]}." if coming else "Course complete."
+    missing = snap.states[cur].missing
+    if not snap.evidence.get(cur) or not snap.evidence[cur].attempts:
+        return f"Read the lesson (`mentor show {cur}`), implement myllm/{course.units[cur].exercise.module}.py, then `mentor check {cur}`."
+    return f"{cur}: " + "; ".join(missing)
+
+
+def render_status(r: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    from mentor.render import console
+
+    console.print(Text(f"mentor · {r['learner']} · {r['workspace']}", style="bold"))
+    for p in r["phases"]:
+        bar_w = 20
+        filled = round(bar_w * p["proficient"] / max(p["total"], 1))
+        live = sum(u["state"] != "coming" for u in p["units"])
+        console.print(Text(f"\nPhase {p['id']}: {p['title']}  ", style="bold") +
+                      Text("█" * filled + "░" * (bar_w - filled), style="green") +
+                      Text(f" {p['proficient']}/{p['total']}" + ("" if live == p["total"] else f"  ({p['total'] - live} coming)"), style="dim"))
+        for u in p["units"]:
+            line = Text(f"  {STATE_ICON[u['state']]} ", style=STATE_STYLE[u["state"]])
+            line += Text(f"{u['id']:<18}", style=STATE_STYLE[u["state"]])
+            line += Text(f"{u['state']:<11}", style=STATE_STYLE[u["state"]])
+            if u["state"] != "coming":
+                extra = f"{u['attempts']} attempt{'s' if u['attempts'] != 1 else ''}"
+                if u["last_status"]:
+                    extra += f", last {u['last_status']}"
+                extra += f", questions {u['questions_correct']}/{u['questions_total']}"
+                line += Text(extra, style="dim")
+                if r["current"] == u["id"]:
+                    line += Text("  ← current", style="bold yellow")
+            console.print(line)
+    console.print(Text(f"\nActive time: {r['active_minutes']:.0f} min", style="dim"))
+    console.print(Text("Next: ", style="bold") + Text(r["next_step"]))

@@ -1,0 +1,102 @@
+"""Ordered, named schema migrations. Never edit one that has shipped: add the next."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", """
+CREATE TABLE profile (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    name TEXT NOT NULL DEFAULT 'learner',
+    created_at TEXT NOT NULL,
+    notes TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE unit_progress (
+    unit_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL DEFAULT 'locked',
+    first_pass_at TEXT,
+    proficient_at TEXT,
+    mastered_at TEXT,
+    hints_used INTEGER NOT NULL DEFAULT 0,
+    time_spent_s REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE attempt (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    verdict TEXT,
+    message TEXT NOT NULL DEFAULT '',
+    results_json TEXT NOT NULL DEFAULT '{}',
+    duration_s REAL NOT NULL DEFAULT 0,
+    code_hash TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ix_attempt_unit ON attempt (unit_id, created_at);
+CREATE TABLE answer (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL,
+    question_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    grader TEXT NOT NULL,
+    feedback TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ix_answer_unit ON answer (unit_id, question_id);
+CREATE TABLE hint_use (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""),
+    ("0002_sessions_reviews", """
+CREATE TABLE session (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    unit_id TEXT,
+    step_index INTEGER NOT NULL DEFAULT 0,
+    minutes_planned INTEGER NOT NULL DEFAULT 60,
+    offline INTEGER NOT NULL DEFAULT 1,
+    mentor_name TEXT,
+    mentor_hash TEXT,
+    provider TEXT,
+    model TEXT,
+    summary TEXT NOT NULL DEFAULT '',
+    next_step TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE message (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    session_id INTEGER NOT NULL REFERENCES session (id),
+    created_at TEXT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL,
+    reasoning TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'complete',
+    provider TEXT,
+    model TEXT,
+    persona TEXT,
+    prompt_tokens INTEGER,
+    cached_tokens INTEGER,
+    completion_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    cost_usd REAL,
+    latency_s REAL
+);
+CREATE INDEX ix_message_session ON message (session_id, id);
+CREATE TABLE review_card (
+    unit_id TEXT NOT NULL,
+    question_id TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    state_json TEXT NOT NULL DEFAULT '{}',
+    reps INTEGER NOT NULL DEFAULT 0,
+    lapses INTEGER NOT NULL DEFAULT 0,
+    last_review_at TEXT,
+    PRIMARY KEY (unit_id, question_id)
+);
+ALTER TABLE attempt ADD COLUMN session_id INTEGER;
+ALTER TABLE answer ADD COLUMN session_id INTEGER;
+ALTER TABLE answer ADD COLUMN is_review INTEGER NOT NULL DEFAULT 0;
+"""),
+]

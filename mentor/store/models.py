@@ -1,0 +1,106 @@
+"""sqlmodel tables mirroring the migrated schema (the migrations own the DDL; a test keeps both in step)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from sqlmodel import Field, SQLModel
+
+
+class Profile(SQLModel, table=True):
+    id: int = Field(default=1, primary_key=True)
+    name: str = "learner"
+    created_at: str
+    notes: str = ""
+
+
+class UnitProgress(SQLModel, table=True):
+    __tablename__ = "unit_progress"
+    unit_id: str = Field(primary_key=True)
+    state: str = "locked"
+    first_pass_at: Optional[str] = None
+    proficient_at: Optional[str] = None
+    mastered_at: Optional[str] = None
+    hints_used: int = 0
+    time_spent_s: float = 0.0
+
+
+class Attempt(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    unit_id: str
+    created_at: str
+    seed: int
+    status: str
+    verdict: Optional[str] = None
+    message: str = ""
+    results_json: str = "{}"
+    duration_s: float = 0.0
+    code_hash: str = ""
+    session_id: Optional[int] = None
+
+
+class Answer(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    unit_id: str
+    question_id: str
+    created_at: str
+    answer: str
+    verdict: str  # correct | incorrect | self_correct | self_incorrect | refused
+    grader: str  # auto | self | llm
+    feedback: str = ""
+    session_id: Optional[int] = None
+    is_review: int = 0
+
+
+class HintUse(SQLModel, table=True):
+    __tablename__ = "hint_use"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    unit_id: str
+    level: int
+    created_at: str
+
+
+class Session(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    started_at: str
+    ended_at: Optional[str] = None
+    unit_id: Optional[str] = None
+    step_index: int = 0
+    minutes_planned: int = 60
+    offline: int = 1
+    mentor_name: Optional[str] = None
+    mentor_hash: Optional[str] = None
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    summary: str = ""
+    next_step: str = ""
+
+
+class Message(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    session_id: int
+    created_at: str
+    role: str
+    content: str
+    reasoning: str = ""
+    status: str = "complete"
+    provider: Optional[str] = None
+    model: Optional[str] = None
+    persona: Optional[str] = None
+    prompt_tokens: Optional[int] = None
+    cached_tokens: Optional[int] = None
+    completion_tokens: Optional[int] = None
+    reasoning_tokens: Optional[int] = None
+    cost_usd: Optional[float] = None
+    latency_s: Optional[float] = None
+
+
+class ReviewCard(SQLModel, table=True):
+    __tablename__ = "review_card"
+    unit_id: str = Field(primary_key=True)
+    question_id: str = Field(primary_key=True)
+    due_at: str
+    state_json: str = "{}"
+    reps: int = 0
+    lapses: int = 0
+    last_review_at: Optional[str] = None
