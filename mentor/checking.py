@@ -22,18 +22,31 @@ def sync_stubs(ws: Any, course: Any, states: dict[str, Any]) -> list[str]:
     """Write the stubs of every unit that is not locked (missing names only)."""
     from mentor.workspace import write_stubs
 
-    units = [course.units[u] for u in course.order if states[u].state not in ("locked", "coming")]
-    return write_stubs(ws, units)
+    from mentor.errors import MentorError
+
+    added: list[str] = []
+    for u in course.order:
+        if states[u].state in ("locked", "coming"):
+            continue
+        try:
+            added += write_stubs(ws, [course.units[u]])
+        except MentorError:
+            continue  # the module does not parse: the check reports it; stubs come once it is fixed
+    return added
 
 
 def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_id: int | None = None) -> CheckOutcome:
+    from mentor.errors import MentorError
     from mentor.gate.runner import run_gate, spec_for
     from mentor.progress import record_attempt, refresh
     from mentor.workspace import write_stubs
 
     engine = ws.engine()
     before = refresh(engine, course)
-    added = write_stubs(ws, [unit])  # any written unit can be checked: give it its stubs
+    try:
+        added = write_stubs(ws, [unit])  # any written unit can be checked: give it its stubs
+    except MentorError:
+        added = []  # a syntax error in the learner's module: the gate names it with file:line
     result = run_gate(ws.root, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
     record_attempt(engine, result, session_id=session_id)  # stored before anything else can fail
     after = refresh(engine, course)

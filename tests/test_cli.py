@@ -1,0 +1,130 @@
+"""The new user's path through the real `mentor` entry point, and the commands around it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from conftest import REPO, check_json, run_mentor
+
+NEURON_REF = (REPO / "reference_impl" / "neuron.py").read_text()
+ANSWERS = "\n".join([
+    "B",  # sigmoid-neg
+    "[0.0, 0.0, 1.0]", "",  # predict (multi-line answer ends with an empty line)
+    "16777216",
+    "Each branch only exponentiates a non-positive number, so exp stays at most one; np.where evaluates both "
+    "branches on every element so the naive branch would still overflow.", "",
+    "y", "y",
+]) + "\n"
+
+
+def test_new_user_journey(workspace: Path):
+    r = run_mentor("status", cwd=workspace)
+    assert r.returncode == 0 and "neuron" in r.stdout and "← current" in r.stdout
+    r = run_mentor("show", "neuron", "--plain", cwd=workspace)
+    assert r.returncode == 0 and "Step 1/" in r.stdout and "linear(x, w, b)" in r.stdout
+
+    rc, out = check_json(workspace, "neuron")
+    assert rc == 1 and out["status"] == "fail" and out["verdict"] == "not_implemented"
+    assert "linear() is not implemented yet (myllm/neuron.py:" in out["tests"][0]["message"]
+
+    (workspace / "myllm" / "neuron.py").write_text(NEURON_REF)
+    rc, out = check_json(workspace, "neuron")
+    assert rc == 0 and out["status"] == "pass" and out["state"] == "available"
+    assert "answer 4 question(s)" in " ".join(out["missing"])
+
+    r = run_mentor("ask", "neuron", cwd=workspace, input=ANSWERS)
+    assert r.returncode == 0, r.stderr
+    assert "4/4 correct" in r.stdout and "neuron: proficient" in r.stdout
+    assert "Unlocked: losses" in r.stdout
+    assert (workspace / "myllm" / "losses.py").exists()
+
+    st = json.loads(run_mentor("status", "--json", cwd=workspace).stdout)
+    units = {u["id"]: u for p in st["phases"] for u in p["units"]}
+    assert units["neuron"]["state"] == "proficient" and units["losses"]["state"] == "available"
+    assert st["current"] == "losses"
+
+
+def test_wrong_answers_are_recorded_and_do_not_unlock(workspace: Path):
+    (workspace / "myllm" / "neuron.py").write_text(NEURON_REF)
+    assert check_json(workspace, "neuron")[0] == 0
+    r = run_mentor("ask", "neuron", "-q", "sigmoid-neg", "-a", "A", cwd=workspace)
+    assert "✗" in r.stdout
+    st = json.loads(run_mentor("status", "--json", cwd=workspace).stdout)
+    assert st["phases"][0]["units"][0]["state"] == "available"
+    import sqlite3
+
+    rows = sqlite3.connect(workspace / ".mentor" / "progress.db").execute("SELECT question_id, answer, verdict FROM answer").fetchall()
+    assert rows == [("sigmoid-neg", "A", "incorrect")]
+
+
+def test_seed_replays_the_same_inputs(workspace: Path):
+    mod = workspace / "myllm" / "neuron.py"
+    mod.write_text(NEURON_REF.replace("return x @ w + b", "return x @ w + b + 1e-3"))
+    _, a = check_json(workspace, "neuron", "--seed", "42")
+    _, b = check_json(workspace, "neuron", "--seed", "42")
+    assert a["seed"] == b["seed"] == 42
+    assert a["tests"][0]["message"] == b["tests"][0]["message"]
+    assert "max abs error" in a["tests"][0]["message"] and "tolerance" in a["tests"][0]["message"]
+
+
+def test_hint_ladder_is_recorded_and_ends(workspace: Path):
+    outs = [run_mentor("hint", "neuron", cwd=workspace).stdout for _ in range(6)]
+    assert "Hint 1/5" in outs[0] and "Hint 5/5" in outs[4] and "All 5 hints" in outs[5]
+
+
+def test_errors_are_messages_not_tracebacks(workspace: Path):
+    for args in (["check", "nosuchunit"], ["show", "neuron", "--step", "99"], ["ask", "neuron", "-a", "B"],
+                 ["ask", "neuron", "-q", "nope"], ["check", "gpt-9"]):
+        r = run_mentor(*args, cwd=workspace)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert "error:" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+
+
+def _modules_imported(*args: str, cwd: Path) -> set[str]:
+    code = ("import sys; sys.argv = ['mentor', *sys.argv[1:]]\nfrom mentor.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('MODS', ' '.join(sorted(sys.modules)))")
+    r = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True)
+    line = next(l for l in r.stdout.splitlines() if l.startswith("MODS"))
+    return set(line.split()[1:])
+
+
+def test_help_and_status_stay_light(workspace: Path):
+    for args in (["--help"], ["status"]):
+        mods = _modules_imported(*args, cwd=workspace)
+        assert "torch" not in mods and "openai" not in mods, args
+    assert "sqlmodel" not in _modules_imported("--help", cwd=workspace)
+
+
+def test_doctor_reports_machine_and_workspace(workspace: Path):
+    r = run_mentor("doctor", "--json", cwd=workspace)
+    d = json.loads(r.stdout)
+    assert d["machine"]["cpu_cores"] >= 1 and d["workspace"]["ok"] and d["workspace"]["integrity"] == "ok"
+    assert d["course_scope"]["params_m"] in (10, 20, 50, 100)
+    r = run_mentor("doctor", cwd=workspace)
+    assert "Course model size here" in r.stdout
+
+
+def test_watch_reruns_on_save(workspace: Path):
+    from mentor.watch import watch_loop
+
+    runs: list[float] = []
+    mod = workspace / "myllm" / "neuron.py"
+
+    def touch_later() -> None:
+        time.sleep(0.6)
+        mod.write_text(mod.read_text() + "\n# saved\n")
+
+    threading.Thread(target=touch_later).start()
+    watch_loop(workspace / "myllm", lambda: runs.append(time.time()) or 0, interval=0.1, max_runs=2)
+    assert len(runs) == 2
+
+
+def test_dev_check_validates_and_self_checks(tmp_path: Path):
+    r = run_mentor("dev", "check", "neuron", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "curriculum valid" in r.stdout and "✓ neuron" in r.stdout

@@ -1,0 +1,39 @@
+"""Auto-graded question kinds and the screen that refuses passive answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from mentor.curriculum import ChoiceQuestion, ExplainQuestion, NumericQuestion, PredictQuestion, ShortQuestion
+from mentor.grading import grade, self_assessment
+
+NUM = NumericQuestion(id="n", kind="numeric", prompt="?", answer=0.25, tolerance=0.001)
+BIG = NumericQuestion(id="b", kind="numeric", prompt="?", answer=16777216, rel_tolerance=0.001)
+CHO = ChoiceQuestion(id="c", kind="choice", prompt="?", options=["nan", "zero", "error"], answer=1)
+SHO = ShortQuestion(id="s", kind="short", prompt="?", answers=["(32, 4)"], regex=None)
+PRE = PredictQuestion(id="p", kind="predict", prompt="?", code="print(1)", answer="[0.0, 1.0]")
+EXP = ExplainQuestion(id="e", kind="explain", prompt="?", rubric=["a", "b"], reference_answer="x", min_words=8)
+
+
+@pytest.mark.parametrize("q,answer,verdict", [
+    (NUM, "0.25", "correct"), (NUM, "1/4", "correct"), (NUM, "0.2505", "correct"), (NUM, "0.3", "incorrect"),
+    (NUM, "a quarter", "refused"), (BIG, "16,777,216", "correct"), (BIG, "1.678e7", "correct"), (BIG, "2^24", "correct"),
+    (BIG, "1.7e7", "incorrect"), (CHO, "B", "correct"), (CHO, "b", "correct"), (CHO, "zero", "correct"),
+    (CHO, "A", "incorrect"), (CHO, "Z", "refused"), (SHO, "(32,4)", "correct"), (SHO, " `(32, 4)`. ", "correct"),
+    (SHO, "(4, 32)", "incorrect"), (PRE, "[0.0,  1.0]", "correct"), (PRE, "[0, 1]", "incorrect"), (PRE, "", "refused"),
+])
+def test_auto_graded(q, answer, verdict):
+    assert grade(q, answer).verdict == verdict
+
+
+@pytest.mark.parametrize("answer", ["ok", "I get it", "makes sense.", "got it!", "", "yes", "idk",
+                                    "it is stable because of math"])
+def test_passive_or_short_explanations_are_refused(answer):
+    assert grade(EXP, answer).verdict == "refused"
+
+
+def test_real_explanation_goes_to_self_assessment():
+    g = grade(EXP, "Each branch exponentiates only a non-positive number so the result stays below one.")
+    assert g.verdict == "needs_self_assessment"
+    assert self_assessment(EXP, [True, True]).verdict == "self_correct"
+    assert self_assessment(EXP, [True, False]).verdict == "self_incorrect"

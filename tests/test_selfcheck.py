@@ -1,0 +1,34 @@
+"""Every written unit proves its hidden tests: the reference passes, the starter fails as not
+implemented, every mutant fails, and every predict question's answer is what its code prints."""
+
+from __future__ import annotations
+
+import pytest
+
+from mentor.curriculum import load_course
+from mentor.selfcheck import check_unit
+
+COURSE = load_course()
+
+
+@pytest.mark.parametrize("uid", list(COURSE.units))
+def test_unit_self_check(uid):
+    rep = check_unit(COURSE.units[uid], COURSE, seed=20261123)
+    assert rep.ok, "\n".join(rep.problems + rep.lines)
+
+
+def test_self_check_detects_a_mutant_that_passes(tmp_path, monkeypatch):
+    """The self-check itself can fail: a 'mutant' identical to the reference must be reported."""
+    import shutil
+
+    from mentor import selfcheck
+    from mentor.curriculum import load_unit
+    from mentor.paths import curriculum_dir, reference_root
+
+    src = curriculum_dir() / "p1" / "01-neuron"
+    dst = tmp_path / "01-neuron"
+    shutil.copytree(src, dst)
+    shutil.copy(reference_root() / "reference_impl" / "neuron.py", dst / "mutants" / "identical.py")
+    unit = load_unit(dst)
+    rep = selfcheck.check_unit(unit, COURSE)
+    assert any("identical.py passes" in p for p in rep.problems)
