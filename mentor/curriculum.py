@@ -19,6 +19,9 @@ from mentor.errors import MentorError
 from mentor.paths import curriculum_dir
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster start-up
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -271,7 +274,7 @@ def _parse_yaml(path: Path) -> tuple[str, Any]:
     except OSError as e:
         raise MentorError(f"cannot read {path}: {e.strerror}") from None
     try:
-        return text, yaml.safe_load(text)
+        return text, yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -346,7 +349,49 @@ def load_course(root: Path | None = None) -> Course:
     return Course(spec, units)
 
 
+def _fingerprint(root: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256(str(root).encode())
+    for p in sorted(root.rglob("*.yaml")):
+        st = p.stat()
+        h.update(f"{p}:{st.st_mtime_ns}:{st.st_size}".encode())
+    for p in sorted(root.glob("p*/*/*")):
+        h.update(str(p).encode())
+    return h.hexdigest()[:20]
+
+
+def _cached_course(root: Path) -> Course:
+    """load_course() behind a pickle cache keyed by every YAML file's mtime and size."""
+    import os
+    import pickle
+
+    cache_root = os.environ.get("MENTOR_CACHE_DIR")
+    if cache_root is None:
+        from platformdirs import user_cache_dir
+
+        cache_root = user_cache_dir("mentor")
+    cache = Path(cache_root) / f"course-{_fingerprint(root)}.pickle"
+    try:
+        with cache.open("rb") as f:
+            loaded = pickle.load(f)
+        if isinstance(loaded, Course):
+            return loaded
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+        pass
+    c = load_course(root)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(c, f)
+        tmp.replace(cache)
+    except OSError:
+        pass  # a read-only cache dir only costs speed
+    return c
+
+
 @lru_cache(maxsize=1)
 def course() -> Course:
-    """The shipped course, loaded once per process."""
-    return load_course()
+    """The shipped course, loaded once per process (validated files are cached between runs)."""
+    return _cached_course(curriculum_dir())
