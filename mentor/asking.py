@@ -53,7 +53,7 @@ def _self_assess(q: Any) -> list[bool] | None:
     return met
 
 
-def _ask_one(engine: Any, unit: Any, q: Any, given: str | None) -> bool | None:
+def _ask_one(engine: Any, unit: Any, q: Any, given: str | None, is_review: bool = False) -> bool | None:
     """Ask, grade, record. True/False = correct or not; None = input ended."""
     from mentor.grading import grade, self_assessment
     from mentor.lesson import question_markdown
@@ -69,20 +69,20 @@ def _ask_one(engine: Any, unit: Any, q: Any, given: str | None) -> bool | None:
         g = grade(q, ans)
         if g.verdict != "refused":
             break
-        record_answer(engine, unit.id, q.id, ans, "refused", "auto", g.feedback)
+        record_answer(engine, unit.id, q.id, ans, "refused", "auto", g.feedback, is_review=is_review)
         console.print(f"[yellow]{g.feedback}[/yellow]")
         if given is not None:
             return False
     if g.verdict == "needs_self_assessment":
         met = _self_assess(q)
         if met is None:
-            record_answer(engine, unit.id, q.id, ans, "pending", "self", "input ended before self-assessment")
+            record_answer(engine, unit.id, q.id, ans, "pending", "self", "input ended before self-assessment", is_review=is_review)
             return None
         g = self_assessment(q, met)
         grader = "self"
     else:
         grader = "auto"
-    record_answer(engine, unit.id, q.id, ans, g.verdict, grader, g.feedback)
+    record_answer(engine, unit.id, q.id, ans, g.verdict, grader, g.feedback, is_review=is_review)
     ok = g.verdict in ("correct", "self_correct")
     console.print(("[bold green]✓ " if ok else "[bold red]✗ ") + g.feedback + ("[/bold green]" if ok else "[/bold red]"))
     if q.explanation:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 
+def take_hint(engine: Any, unit: Any) -> tuple[int, int, str | None]:
+    """Reveal and record the next hint: (level 1-based, total, text); text None when all are out."""
+    from mentor.progress import hints_used, record_hint
+
+    level = hints_used(engine, unit.id)
+    if level >= len(unit.hints):
+        return level, len(unit.hints), None
+    record_hint(engine, unit.id, level)
+    return level + 1, len(unit.hints), unit.hints[level]
+
+
 def next_hint(ws: Any, unit: Any) -> None:
     from mentor.progress import hints_used, record_hint
     from mentor.render import console

@@ -12,8 +12,19 @@ from mentor.store.migrations import MIGRATIONS
 BUSY_TIMEOUT_MS = 15000
 
 
+def now() -> datetime:
+    """The current UTC time; MENTOR_FAKE_NOW (ISO 8601) pins it, for tests of day-based scheduling."""
+    import os
+
+    fake = os.environ.get("MENTOR_FAKE_NOW")
+    if fake:
+        t = datetime.fromisoformat(fake)
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return datetime.now(timezone.utc)
+
+
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return now().isoformat(timespec="seconds")
 
 
 def _connect(path: Path) -> sqlite3.Connection:

@@ -1,0 +1,136 @@
+"""In-session slash commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HELP = """\
+/check    run the hidden tests on your code (the mentor sees the result)
+/hint     the next hint of the unit's ladder
+/show     the current step again (/show all: the whole lesson)
+/status   where you are in the course
+/verify   run the Python code of the mentor's last reply in the sandbox and show what it prints
+/next     go to the next step (once the current step's question is answered)
+/skip     skip the remaining reviews
+/quit     end the session with a summary (Ctrl-C and Ctrl-D do the same)
+/help     this list
+Plain text answers the pending question; start with ? to ask the mentor instead."""
+
+
+def dispatch(e: Any, text: str) -> None:
+    cmd, _, arg = text[1:].partition(" ")
+    fn = COMMANDS.get(cmd.lower())
+    if fn is None:
+        e.emit("warn", f"unknown command /{cmd}; /help lists them")
+        return
+    fn(e, arg.strip())
+
+
+def _check(e: Any, arg: str) -> None:
+    from mentor.checking import run_check
+
+    if e.unit is None:
+        e.emit("warn", "no current unit to check")
+        return
+    e.emit("info", f"checking {e.unit.id} ...")
+    outcome = run_check(e.ws, e.course, e.unit, session_id=e.session_id)
+    e.last_check = outcome.result
+    e.events["checks"] += 1
+    e.emit("check", "", {"outcome": outcome, "unit": e.unit})
+    if outcome.result.passed:
+        from mentor.progress import refresh
+        from mentor.session.lifecycle import next_item
+
+        e.snap = refresh(e.db, e.course)
+        if e.mode in ("exercise", "questions", "done"):
+            next_item(e)
+    elif e.channel and e.channel.online:
+        e.talk("I ran /check.", note="The check above failed. Ask one diagnostic question about the first failure; do not write the fix.")
+
+
+def _hint(e: Any, arg: str) -> None:
+    from mentor.hints import take_hint
+
+    if e.unit is None:
+        return
+    level, total, text = take_hint(e.db, e.unit)
+    if text is None:
+        e.emit("info", f"All {total} hints are out:\n" + "\n".join(f"{i}. {h}" for i, h in enumerate(e.unit.hints, 1)))
+    else:
+        e.emit("info", f"Hint {level}/{total}: {text}")
+
+
+def _show(e: Any, arg: str) -> None:
+    from mentor.lesson import exercise_markdown, step_markdown, unit_markdown
+
+    if e.unit is None:
+        return
+    if arg == "all":
+        e.emit("markdown", unit_markdown(e.unit))
+    elif e.mode == "step":
+        e.emit("markdown", step_markdown(e.unit, e.step))
+    else:
+        e.emit("markdown", exercise_markdown(e.unit))
+
+
+def _status(e: Any, arg: str) -> None:
+    from mentor.progress import refresh
+
+    e.snap = refresh(e.db, e.course)
+    phase = e.course.phase_of(e.unit.id) if e.unit else e.course.spec.phases[0]
+    lines = [f"Phase {phase.id}: {phase.title}"]
+    for uid in phase.units:
+        st = e.snap.states[uid]
+        lines.append(f"  {uid:<18} {st.state}" + (f" — {'; '.join(st.missing)}" if st.state == "available" and st.missing else ""))
+    e.emit("info", "\n".join(lines))
+
+
+def _verify(e: Any, arg: str) -> None:
+    from mentor.session.guard import verify_reply
+
+    if not e.last_reply:
+        e.emit("warn", "no mentor reply to verify yet")
+        return
+    results = verify_reply(e.last_reply, e.ws.root)
+    if not results:
+        e.emit("info", "the last reply has no runnable Python code block")
+        return
+    for block, res in results:
+        e.emit("verify", res.output, {"code": block.code, "ok": res.ok, "timed_out": res.timed_out, "rc": res.returncode})
+
+
+def _next(e: Any, arg: str) -> None:
+    from mentor.session.lifecycle import next_item
+
+    if e.mode != "step":
+        e.emit("warn", "/next moves between lesson steps; you are past them (/check, or answer the question)")
+        return
+    if not e.step_passed:
+        e.emit("warn", "answer this step's question first (a correct answer unlocks /next)")
+        return
+    e.step += 1
+    next_item(e)
+
+
+def _skip(e: Any, arg: str) -> None:
+    from mentor.session.lifecycle import next_item
+
+    if e.mode != "review":
+        e.emit("warn", "no reviews pending")
+        return
+    e.reviews = []
+    next_item(e)
+
+
+def _quit(e: Any, arg: str) -> None:
+    from mentor.session.lifecycle import wrap_up
+
+    wrap_up(e, "quit")
+
+
+def _help(e: Any, arg: str) -> None:
+    e.emit("info", HELP)
+
+
+COMMANDS = {"check": _check, "hint": _hint, "show": _show, "status": _status, "verify": _verify, "next": _next,
+            "skip": _skip, "quit": _quit, "exit": _quit, "help": _help}

@@ -1,0 +1,94 @@
+"""The terminal layer of `mentor start`: reads lines, renders the engine's events with rich."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.text import Text
+
+
+class TerminalUI:
+    def __init__(self, show_reasoning: bool = True) -> None:
+        from mentor.render import console
+
+        self.console = console
+        self.show_reasoning = show_reasoning
+        self.streaming = False
+
+    def _end_stream(self) -> None:
+        if self.streaming:
+            self.console.file.write("\n")
+            self.console.file.flush()
+            self.streaming = False
+
+    def __call__(self, kind: str, text: str, data: dict[str, Any]) -> None:
+        c = self.console
+        if kind == "delta":
+            if not self.streaming:
+                c.print(Text("mentor: ", style="bold magenta"), end="")
+                self.streaming = True
+            c.file.write(text)
+            c.file.flush()
+            return
+        if kind == "reasoning":
+            if self.show_reasoning:
+                c.file.write(f"\x1b[2m{text}\x1b[0m")
+                c.file.flush()
+            return
+        self._end_stream()
+        if kind == "markdown":
+            c.print(Markdown(text))
+        elif kind == "question":
+            c.print(Panel(Markdown(text), title="review" if data.get("review") else "question", border_style="cyan"))
+        elif kind == "ok":
+            c.print(Text("✓ " + text, style="bold green"))
+            if data.get("explanation"):
+                c.print(Text(data["explanation"], style="dim"))
+        elif kind == "bad":
+            c.print(Text("✗ " + text, style="bold red"))
+        elif kind == "warn":
+            c.print(Text("! " + text, style="yellow"))
+        elif kind == "info":
+            c.print(Text(text, style="cyan"))
+        elif kind == "reply_end":
+            from mentor.session.guard import code_blocks
+
+            for b in code_blocks(text):
+                c.print(Syntax(b.code.rstrip(), b.lang or "python", theme="ansi_dark"))
+        elif kind == "check":
+            from mentor.render import render_check
+
+            render_check(data["outcome"], data["unit"])
+        elif kind == "verify":
+            style = "green" if data.get("ok") else "red"
+            title = "verify: ran" + (" (timed out)" if data.get("timed_out") else f", exit code {data.get('rc')}")
+            c.print(Syntax(data.get("code", "").rstrip(), "python", theme="ansi_dark"))
+            c.print(Panel(Text(text or "(no output)"), title=title, border_style=style))
+        elif kind == "summary":
+            c.print(Panel(Markdown(text), title="session summary", border_style="magenta"))
+        elif kind == "end":
+            c.print(Text("Session saved. See you tomorrow.", style="dim"))
+
+
+def run_session(engine: Any) -> None:
+    """The read-eval loop. Ctrl-C, Ctrl-D and /quit all end with a summary; nothing typed is lost."""
+    ui_console = sys.stdout
+    engine.start()
+    try:
+        while not engine.finished:
+            try:
+                line = input(f"{engine.prompt_label()} > ")
+            except EOFError:
+                engine.end("eof")
+                break
+            engine.handle(line)
+    except KeyboardInterrupt:
+        print(file=ui_console)
+        engine.end("interrupted")
+    except Exception:
+        engine.end("error")
+        raise
