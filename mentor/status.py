@@ -8,7 +8,7 @@ from sqlmodel import Session, func, select
 
 from mentor.mastery import current_unit
 from mentor.progress import refresh
-from mentor.store.models import Attempt, Answer
+from mentor.store.models import Answer, Attempt, Message
 
 STATE_ICON = {"mastered": "★", "proficient": "✓", "available": "▶", "locked": "·", "coming": "…"}
 STATE_STYLE = {"mastered": "bold magenta", "proficient": "green", "available": "bold yellow", "locked": "dim", "coming": "dim italic"}
@@ -43,6 +43,21 @@ def _active_minutes(stamps: list[str], gap_min: float = 20.0) -> float:
     return round(total + (2.0 if times else 0.0), 1)
 
 
+def _week_usage(engine: Any) -> dict[str, Any]:
+    from datetime import timedelta
+
+    from mentor.store.db import now
+
+    since = (now() - timedelta(days=7)).isoformat(timespec="seconds")
+    with Session(engine) as s:
+        row = s.exec(select(func.count(), func.sum(Message.prompt_tokens), func.sum(Message.cached_tokens),
+                            func.sum(Message.completion_tokens), func.sum(Message.cost_usd))
+                     .where(Message.role == "assistant", Message.created_at >= since)).one()
+    n, prompt, cached, completion, cost = row
+    return {"replies": int(n or 0), "prompt_tokens": int(prompt or 0), "cached_tokens": int(cached or 0),
+            "completion_tokens": int(completion or 0), "cost_usd": round(float(cost or 0.0), 4)}
+
+
 def gather(ws: Any, course: Any) -> dict[str, Any]:
     engine = ws.engine()
     snap = refresh(engine, course)
@@ -63,7 +78,8 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
         phases.append({"id": p.id, "title": p.title, "focus": p.focus, "sessions": p.sessions,
                        "proficient": done, "total": len(units), "units": units})
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
-            "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "phases": phases}
+            "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
+            "phases": phases}
 
 
 def _next_step(cur: str | None, snap: Any, course: Any) -> str:
@@ -103,4 +119,8 @@ def render_status(r: dict[str, Any]) -> None:
                     line += Text("  ← current", style="bold yellow")
             console.print(line)
     console.print(Text(f"\nActive time: {r['active_minutes']:.0f} min", style="dim"))
+    w = r["llm_week"]
+    if w["replies"]:
+        console.print(Text(f"Mentor this week: {w['replies']} replies, {w['prompt_tokens']} prompt tokens "
+                           f"({w['cached_tokens']} cached), {w['completion_tokens']} completion tokens, ~${w['cost_usd']:.3f}", style="dim"))
     console.print(Text("Next: ", style="bold") + Text(r["next_step"]))

@@ -23,6 +23,7 @@ INJECTION = re.compile(
     r"|system prompt|</?(system|assistant|answer)>|ANSWER>>>|<<<ANSWER|full marks|grade (this|me) as|score (this|me)"
     r"|output (the following|json)|respond with|new instructions)", re.IGNORECASE)
 MIN_QUOTE_WORDS = 4
+COPY_WORDS = 12  # this many consecutive words of the rubric or model answer count as copying
 
 
 class CriterionVerdict(BaseModel):
@@ -44,13 +45,31 @@ def addresses_grader(answer: str) -> bool:
     return bool(INJECTION.search(answer))
 
 
-def quote_ok(quote: str, answer: str, protected: str) -> bool:
+STOP = set("that this with from into over under then than they them their there these those what when where which "
+           "while would could should about after before because being every each only also very just more most such "
+           "some other does done make made have will your yours answer learner states notes explains".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z][a-z0-9_]{3,}", text.lower()) if w not in STOP}
+
+
+def quote_ok(quote: str, answer: str, protected: str, topic: str = "") -> bool:
+    """A verifiable quote: in the answer, long enough, not copied from the rubric, not aimed at the grader,
+    and about the criterion (it shares a content word with the criterion or the model answer)."""
     q = _fold(quote)
     if len(q.split()) < MIN_QUOTE_WORDS or q not in _fold(answer):
         return False
-    if q in _fold(protected) or addresses_grader(quote):
+    if (len(q.split()) >= COPY_WORDS and q in _fold(protected)) or addresses_grader(quote):
         return False
-    return True
+    return not topic or bool(_content_words(q) & _content_words(topic))
+
+
+def copied(answer: str, protected: str, n: int = COPY_WORDS) -> bool:
+    """True when the answer contains n consecutive words of the question, rubric or model answer."""
+    words = re.findall(r"\w+", answer.lower())
+    source = " " + " ".join(re.findall(r"\w+", protected.lower())) + " "
+    return any(f" {' '.join(words[i:i + n])} " in source for i in range(len(words) - n + 1))
 
 
 def judge_messages(q: Any, answer: str) -> list[dict[str, str]]:
@@ -69,7 +88,7 @@ def verify(q: Any, answer: str, verdict: JudgeVerdict) -> tuple[list[bool], list
         i = c.index - 1
         if not 0 <= i < len(met) or not c.met:
             continue
-        if quote_ok(c.evidence, answer, protected):
+        if quote_ok(c.evidence, answer, protected, topic=q.rubric[i] + " " + q.reference_answer):
             met[i] = True
         else:
             notes.append(f"criterion {c.index}: the judge's evidence {c.evidence[:80]!r} is not a verifiable quote of your answer")
@@ -85,6 +104,8 @@ def judge(client: Any, q: Any, answer: str) -> tuple[Grade, dict[str, Any]]:
         return refused, {}
     if addresses_grader(answer):
         return Grade("incorrect", "Your answer contains instructions for the grader; it was not graded. Explain the idea itself."), {"injection": True}
+    if copied(answer, q.prompt + "\n" + "\n".join(q.rubric) + "\n" + q.reference_answer):
+        return Grade("incorrect", "Your answer copies the rubric or the model answer; it was not graded. Use your own words."), {"copied": True}
     verdict = client.complete_json(judge_messages(q, answer), JudgeVerdict)
     met, notes = verify(q, answer, verdict)
     record = {"met": met, "rejected": notes, "feedback": verdict.feedback}

@@ -105,10 +105,9 @@ def advance_unit(e: Any) -> None:
     from mentor.mastery import current_unit
     from mentor.progress import refresh
 
-    before = e.snap
     e.snap = refresh(e.db, e.course)
     st = e.snap.states[e.unit.id].state
-    if st in ("proficient", "mastered") and before.states[e.unit.id].state not in ("proficient", "mastered"):
+    if st in ("proficient", "mastered"):
         e.emit("ok", f"{e.unit.id} is now {st}!")
     for line in sync_stubs(e.ws, e.course, e.snap.states):
         e.emit("info", f"stubs added to {line}")
