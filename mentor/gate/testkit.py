@@ -67,7 +67,8 @@ def _dtype_name(x: Any) -> str:
 
 
 def _shape(x: Any) -> tuple[int, ...]:
-    return tuple(int(s) for s in getattr(x, "shape", _asarray(x).shape))
+    shape = x.shape if hasattr(x, "shape") else _asarray(x).shape
+    return tuple(int(s) for s in shape)
 
 
 def _brief(a: Any, limit: int = 6) -> str:
@@ -77,6 +78,8 @@ def _brief(a: Any, limit: int = 6) -> str:
 
 
 def assert_shape(actual: Any, shape: tuple[int, ...], *, what: str) -> None:
+    if actual is None:
+        raise CheckFailure(f"{what} returned None; did you forget a `return`?")
     got = _shape(actual)
     if got != tuple(shape):
         raise CheckFailure(f"{what}: shape {got}, expected {tuple(shape)}", details={"actual_shape": got, "expected_shape": tuple(shape)})

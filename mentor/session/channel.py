@@ -58,7 +58,8 @@ class MentorChannel:
         self.history: list[dict[str, str]] = [{"role": "system", "content": system}]
         self.failures = 0
         self.tokens = 0
-        self._store("system", system)
+        if system:
+            self._store("system", system)
 
     @property
     def online(self) -> bool:
@@ -85,6 +86,7 @@ class MentorChannel:
     def say(self, text: str, context: str, leak_check: Callable[[str], bool] | None = None) -> Turn | None:
         """Send the learner's words (with the [context] block) and stream the reply. None when offline."""
         if self.client is None:
+            self._store("user", text, status="offline")  # kept in the transcript even with no one to answer
             return None
         content = f"{context}\n\n{text}" if context else text
         self._store("user", content)  # stored before it is sent: nothing typed is lost

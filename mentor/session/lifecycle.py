@@ -51,8 +51,9 @@ def open_session(e: Any) -> None:
     e.unit = e.course.units[cur] if cur else None
     last = _last_summary(e.db)
     e.session_id = _create_row(e)
-    if e.client is not None and e.unit is not None:
-        e.channel = MentorChannel(e.db, e.session_id, e.client, e.persona, system_prompt(e.ws, e.unit, e.persona, e.machine), e.emit)
+    online = e.client is not None and e.unit is not None
+    system = system_prompt(e.ws, e.unit, e.persona, e.machine) if online else ""
+    e.channel = MentorChannel(e.db, e.session_id, e.client if online else None, e.persona, system, e.emit)
     plan = [f"**Today: {e.minutes} minutes.**"]
     plan.append(f"Last time: {last}" if last else "This is your first session.")
     plan.append(f"Reviews due: {len(e.reviews)}." if e.reviews else "No reviews due.")
@@ -62,7 +63,7 @@ def open_session(e: Any) -> None:
         plan.append(f"Unit: **{e.unit.id}** — {e.unit.title}, {where}.")
     else:
         plan.append("Every written unit is proficient — reviews only today.")
-    if e.channel is None:
+    if not e.channel.online:
         plan.append(f"Mentor: offline ({e.offline_reason or 'no provider configured'}). The lesson, questions, hints and "
                     "/check work offline; connect a provider with `mentor config` (see the README).")
     else:
@@ -156,7 +157,8 @@ def talk(e: Any, text: str, note: str | None = None) -> None:
     from mentor.session.guard import solution_leak
     from mentor.session.prompting import context_block
 
-    if e.channel is None or not e.channel.online:
+    if not e.channel.online:
+        e.channel.say(text, "")
         e.emit("info", "The mentor is offline. Use the lesson (/show), hints (/hint) and /check; connect a provider with `mentor config`.")
         return
     code = None
