@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from mentor import __version__
-from mentor.commands import check_cmd, dev_cmd, doctor_cmd, lesson_cmd, session_cmd, status_cmd, workspace_cmd
+from mentor.commands import check_cmd, config_cmd, dev_cmd, doctor_cmd, lesson_cmd, session_cmd, status_cmd, workspace_cmd
 from mentor.commands.common import state
 from mentor.errors import MentorError
 
@@ -38,6 +38,7 @@ def root(
 
 workspace_cmd.register(app)
 session_cmd.register(app)
+config_cmd.register(app)
 status_cmd.register(app)
 lesson_cmd.register(app)
 check_cmd.register(app)

@@ -132,6 +132,7 @@ class _Story:
         return c([
             f"I don't think we'll reach the {c(_PLACES)} before {r.randint(1, 12)}:{r.randint(0, 59):02d}",
             f"It's {c(_ADJ)}, isn't it?",
+            f"I think it's {c(_ADJ)}, but you're the {c(_PEOPLE)}",
             f"We're going to {c(_VERB_BASE)} the {self.thing}, and that's final!",
             f"You've got {r.randint(2, 40)} {c(_OBJECTS)}s and I've got none",
             f"Where's the {c(_ADJ)} {c(_OBJECTS)}?",

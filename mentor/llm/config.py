@@ -71,7 +71,7 @@ def load_config(path: Path | None = None) -> Config:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as e:
-        raise MentorError(f"cannot read {path}: {e}", f"fix or delete the file, then `mentor config show`") from None
+        raise MentorError(f"cannot read {path}: {e}", "fix or delete the file, then `mentor config show`") from None
     cfg.exists = True
     cfg.profile = data.get("profile") if isinstance(data.get("profile"), str) else None
     if isinstance(data.get("budget_tokens"), int) and data["budget_tokens"] > 0:

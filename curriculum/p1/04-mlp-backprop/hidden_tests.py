@@ -249,6 +249,7 @@ def test_backward_relu_kink_at_zero(ctx):
     sizes = [4, 6, 5, 3]
     params = _params(ctx.rng, sizes)
     params["b1"] = np.zeros(6)  # an all-zero input row then gives z1 == 0 exactly in that row
+    params["b2"] = np.abs(params["b2"]) + 0.1  # keep layer 2 active on those rows so gradient reaches z1 == 0
     X = ctx.rng.normal(size=(6, 4))
     X[[1, 4]] = 0.0
     dlogits = ctx.rng.normal(size=(6, 3)) / 6

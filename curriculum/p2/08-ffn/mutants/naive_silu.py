@@ -1,0 +1,21 @@
+"""Mutant: silu as x / (1 + exp(-x)): right values, but the backward is inf / inf = nan for x << 0."""
+
+import torch
+import torch.nn as nn
+
+from myllm.layers import Linear
+
+
+def silu(x):
+    return x / (1 + torch.exp(-x))
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.w1 = Linear(d_model, d_ff)
+        self.w2 = Linear(d_ff, d_model)
+        self.w3 = Linear(d_model, d_ff)
+
+    def forward(self, x):
+        return self.w2(silu(self.w1(x)) * self.w3(x))

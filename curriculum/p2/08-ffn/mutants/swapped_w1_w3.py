@@ -1,0 +1,21 @@
+"""Mutant: the roles of w1 and w3 are swapped: silu goes on w3(x), w1(x) is the value."""
+
+import torch
+import torch.nn as nn
+
+from myllm.layers import Linear
+
+
+def silu(x):
+    return x * torch.sigmoid(x)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, d_model: int, d_ff: int):
+        super().__init__()
+        self.w1 = Linear(d_model, d_ff)
+        self.w2 = Linear(d_ff, d_model)
+        self.w3 = Linear(d_model, d_ff)
+
+    def forward(self, x):
+        return self.w2(self.w1(x) * silu(self.w3(x)))
