@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)```", re.DOTALL)
+_FUTURE = re.compile(r"^from __future__ import [^\n]*$", re.MULTILINE)
 WITHHELD = "[code withheld by mentor: it would have handed you a working solution — ask for a hint instead]"
 
 
@@ -84,10 +85,14 @@ def solution_leak(text: str, ws: Any, course: Any, unit: Any) -> bool:
                 (root / "myllm" / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
         target = root / "myllm" / f"{unit.exercise.module}.py"
         target.write_text(mine, encoding="utf-8")
-        base = run_gate(root, spec, seed=7)
-        target.write_text(mine + "\n\n" + "\n\n".join(b.code for b in blocks) + "\n", encoding="utf-8")
-        with_reply = run_gate(root, spec, seed=7)
-    return with_reply.passed or _passed(with_reply) > _passed(base)
+        base = _passed(run_gate(root, spec, seed=7))
+        code = "\n\n".join(_FUTURE.sub("", b.code) for b in blocks)
+        for candidate in (mine + "\n\n" + code + "\n", code + "\n"):  # on top of the learner's code, and alone
+            target.write_text(candidate, encoding="utf-8")
+            with_reply = run_gate(root, spec, seed=7)
+            if with_reply.passed or _passed(with_reply) > base:
+                return True
+    return False
 
 
 def withhold_code(text: str) -> str:

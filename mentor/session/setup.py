@@ -20,9 +20,11 @@ def build_engine(ws: Any, course: Any, *, minutes: int, offline: bool, mentor: s
     prof = active_profile(offline=offline)
     client, reason = None, "--offline" if offline else None
     if prof is not None:
+        import os
+
         from mentor.llm.client import LLMClient
 
-        client = LLMClient(prof)
+        client = LLMClient(prof, deadline_s=float(os.environ.get("MENTOR_REPLY_DEADLINE_S", "120")))
     engine = SessionEngine(ws, course, minutes=minutes, client=client, persona=persona, emit=emit,
                            machine=detect(with_torch=False), budget_tokens=cfg.budget_tokens, offline_reason=reason)
     engine.show_reasoning = cfg.show_reasoning

@@ -1,0 +1,166 @@
+"""`mentor start` in a real terminal against a real local OpenAI-compatible server (SSE streaming),
+scripted through every failure the client must survive. No learner text may be lost, and the system
+prompt must be byte-identical in every request of the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fake_llm_server import FakeLLMServer  # noqa: E402
+
+pexpect = pytest.importorskip("pexpect")
+
+SCENARIOS = [
+    {"match": "Q1-broadcast", "reasoning": ["thinking ", "about shapes"], "reasoning_field": "reasoning_content",
+     "content": ["Broadcasting ", "aligns shapes ", "from the right. What is (N, K) + (K,)?"], "keepalive": 2,
+     "usage": {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230, "prompt_cache_hit_tokens": 1000}},
+    {"match": "Q2-retry", "status": 429, "headers": {"Retry-After": "1"}},
+    {"match": "Q2-retry", "reasoning": ["other field"], "reasoning_field": "reasoning", "content": ["After a 429: fine."]},
+    {"match": "Q3-fivehundred", "status": 500},
+    {"match": "Q3-fivehundred", "content": ["After a 500: fine."]},
+    {"match": "Q4-drop", "content": ["This reply ", "will be cut ", "here and never", " finish"], "disconnect_after": 2},
+    {"match": "Q5-drip", "content": ["drip "] * 40, "delay_s": 0.25},
+    {"match": "Q6-auth", "status": 401},
+    {"match": "Q7-auth", "status": 401},
+]
+LINES = ["? Q1-broadcast: how does b broadcast?", "? Q2-retry: and the bias gradient?", "? Q3-fivehundred: why sum over rows?",
+         "? Q4-drop: what about K = 1?", "? Q5-drip: tell me more", "? Q6-auth: still there?", "? Q7-auth: hello?"]
+
+
+def _spawn(ws: Path, srv: FakeLLMServer, home: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTOR_", "DEEPSEEK", "DASHSCOPE", "OPENAI"))}
+    env.update(MENTOR_BASE_URL=srv.base_url, MENTOR_MODEL="fake-mentor", MENTOR_API_KEY="sk-test-secret-123",
+               MENTOR_HOME=str(home), MENTOR_REPLY_DEADLINE_S="2", COLUMNS="160")
+    return pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--minutes", "30"], cwd=str(ws), env=env,
+                         encoding="utf-8", timeout=90, dimensions=(60, 160))
+
+
+def test_online_session_survives_every_provider_failure(workspace: Path, tmp_path: Path):
+    with FakeLLMServer(SCENARIOS, default={"content": ["SUMMARY: worked on neuron. NEXT: step 2."]}) as srv:
+        child = _spawn(workspace, srv, tmp_path / "home")
+        child.expect("Mentor: default via custom / fake-mentor")
+        child.expect("step 1/5\\] > ")
+        child.sendline(LINES[0])
+        child.expect("What is \\(N, K\\) \\+ \\(K,\\)\\?")
+        child.expect("\\] > ")
+        child.sendline(LINES[1])
+        child.expect("After a 429: fine.")
+        child.expect("\\] > ")
+        child.sendline(LINES[2])
+        child.expect("After a 500: fine.")
+        child.expect("\\] > ")
+        child.sendline(LINES[3])
+        child.expect("cut off")
+        child.expect("\\] > ")
+        child.sendline(LINES[4])
+        child.expect("cut off")  # the deadline ends the drip; what arrived is kept
+        child.expect("\\] > ")
+        child.sendline(LINES[5])
+        child.expect("could not answer")
+        child.expect("\\] > ")
+        child.sendline(LINES[6])
+        child.expect("continuing offline")
+        child.expect("\\] > ")
+        child.sendline("(32, 4)")  # the micro-question still works offline
+        child.expect("Step passed")
+        child.expect("\\] > ")
+        child.sendline("/quit")
+        child.expect("session summary")
+        child.expect(pexpect.EOF)
+        child.close()
+        requests = srv.chat_requests
+
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    user_texts = [r[0] for r in con.execute("SELECT content FROM message WHERE role = 'user' ORDER BY id")]
+    for line in LINES:
+        assert any(line[2:] in t for t in user_texts), f"learner text lost: {line}"
+    assert "(32, 4)" in user_texts
+    systems = {r["messages"][0]["content"] for r in requests}
+    assert len(systems) == 1, "the system prompt changed within the session"
+    assert all(r["messages"][0]["role"] == "system" for r in requests)
+    for r in requests:
+        sent = str(r["messages"])
+        assert "about shapes" not in sent and "other field" not in sent, "reasoning text was sent back"
+    rows = con.execute("SELECT status, reasoning, prompt_tokens, cached_tokens, cost_usd, latency_s FROM message "
+                       "WHERE role = 'assistant' ORDER BY id").fetchall()
+    assert rows[0][0] == "complete" and rows[0][1] == "thinking about shapes" and rows[0][2] == 1200 and rows[0][3] == 1000
+    assert rows[1][1] == "other field"
+    assert any(s == "partial" for s, *_ in rows)
+    sess = con.execute("SELECT provider, model, mentor_name, mentor_hash, ended_at FROM session").fetchone()
+    assert sess[1] == "fake-mentor" and sess[2] == "default" and sess[3] and sess[4]
+    db_text = (workspace / ".mentor" / "progress.db").read_bytes()
+    assert b"sk-test-secret-123" not in db_text
+
+
+def _engine_online(ws: Path, srv: FakeLLMServer, events: list):
+    from mentor.curriculum import course
+    from mentor.llm.profiles import build_profile
+    from mentor.llm.client import LLMClient
+    from mentor.session.engine import SessionEngine
+    from mentor.session.prompting import default_persona
+    from mentor.workspace import find_workspace
+
+    prof = build_profile("custom", {"base_url": srv.base_url, "model": "fake"})
+    return SessionEngine(find_workspace(ws), course(), minutes=60, client=LLMClient(prof, deadline_s=10),
+                         persona=default_persona(), emit=lambda k, t, d: events.append((k, t, d)))
+
+
+def test_solution_guard_withholds_working_code_and_asks_for_a_hint(workspace: Path):
+    solution = (REPO / "reference_impl" / "neuron.py").read_text()
+    leak = f"Here is everything:\n```python\n{solution}\n```\nDone."
+    with FakeLLMServer([{"match": "give me", "content": [leak]}, {"match": "withheld", "content": ["Hint: think of exp(-|z|)."]}]) as srv:
+        events: list = []
+        e = _engine_online(workspace, srv, events)
+        e.start()
+        e.handle("? give me the code")
+        requests = srv.chat_requests
+    shown = " ".join(t for k, t, _ in events if k in ("delta", "reply_end"))
+    assert "def sigmoid" not in shown and "Hint: think of exp(-|z|)." in shown
+    assert any(k == "warn" and "withheld" in t for k, t, _ in events)
+    assert len(requests) == 2 and "withheld" in requests[1]["messages"][-1]["content"]
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    assert con.execute("SELECT count(*) FROM message WHERE status = 'withheld'").fetchone() == (1,)
+
+
+def test_harmless_code_is_shown_and_verify_runs_it(workspace: Path):
+    reply = "Try this:\n```python\nimport numpy as np\nprint(np.exp(np.float32(89)))\n```\nWhat do you see?"
+    with FakeLLMServer([{"content": [reply]}]) as srv:
+        events: list = []
+        e = _engine_online(workspace, srv, events)
+        e.start()
+        e.handle("? does float32 exp overflow at 89?")
+        e.handle("/verify")
+    assert any(k == "reply_end" and "np.exp(np.float32(89))" in t for k, t, _ in events)
+    out = [(t, d) for k, t, d in events if k == "verify"]
+    assert out and "inf" in out[0][0] and out[0][1]["ok"]
+
+
+def test_explain_answer_graded_by_the_judge_with_verified_quotes(workspace: Path):
+    import json
+
+    from mentor.curriculum import course
+    from mentor.llm.client import LLMClient
+    from mentor.llm.profiles import build_profile
+    from mentor.session.judge import judge
+
+    q = course().unit("neuron").question("explain-stable-sigmoid")
+    answer = ("With e = exp(-|z|) each branch only exponentiates a non-positive number, so the value stays in (0, 1]. "
+              "np.where computes both branches for every element, so a naive branch still overflows.")
+    verdict = {"criteria": [{"index": 1, "met": True, "evidence": "each branch only exponentiates a non-positive number"},
+                            {"index": 2, "met": True, "evidence": "this quote is not in the answer at all"}],
+               "feedback": "Good on the exponent."}
+    with FakeLLMServer([{"content": [json.dumps(verdict)]}], accept_formats=["json_object"]) as srv:
+        prof = build_profile("custom", {"base_url": srv.base_url, "model": "judge", "structured_output": "json_object"})
+        g, record = judge(LLMClient(prof, deadline_s=10), q, answer)
+        body = srv.chat_requests[0]
+    assert g.verdict == "incorrect" and record["met"] == [True, False]
+    assert "<<<ANSWER" in body["messages"][-1]["content"] or "<<<ANSWER" in str(body["messages"])
