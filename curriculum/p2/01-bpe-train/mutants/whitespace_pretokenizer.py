@@ -1,4 +1,4 @@
-"""Mutant: pre-tokenizes on whitespace (\S+ and \s+ runs) instead of the GPT-2 pattern: punctuation sticks to words."""
+r"""Mutant: pre-tokenizes on whitespace (\S+ and \s+ runs) instead of the GPT-2 pattern: punctuation sticks to words."""
 
 from __future__ import annotations
 
