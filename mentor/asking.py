@@ -124,3 +124,38 @@ def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, give
             console.print(f"[bold]Unlocked:[/bold] {u} — `mentor show {u}`")
     for line in sync_stubs(ws, course, after.states):
         console.print(f"[dim]stubs added to {line}[/dim]")
+
+
+def regrade(ws: Any, course: Any, unit: Any) -> None:
+    """Re-grade self-assessed `explain` answers with the LLM judge (a new answer row; the old one is kept)."""
+    import json
+
+    from sqlmodel import Session, select
+
+    from mentor.llm.client import LLMClient
+    from mentor.llm.config import active_profile
+    from mentor.progress import record_answer, refresh
+    from mentor.render import console
+    from mentor.session.judge import judge
+    from mentor.store.models import Answer
+
+    prof = active_profile()
+    if prof is None:
+        raise MentorError("re-grading needs the LLM judge, and no provider is configured",
+                          "connect one with `mentor config set profile deepseek` (see the README)")
+    engine = ws.engine()
+    explain_ids = {q.id for q in unit.all_questions() if q.kind == "explain"}
+    with Session(engine) as s:
+        rows = s.exec(select(Answer).where(Answer.unit_id == unit.id, Answer.grader == "self").order_by(Answer.id)).all()
+    latest = {r.question_id: r for r in rows if r.question_id in explain_ids}
+    if not latest:
+        console.print(f"No self-assessed explanations in '{unit.id}' to re-grade.")
+        return
+    client = LLMClient(prof)
+    for qid, row in latest.items():
+        g, record = judge(client, unit.question(qid), row.answer)
+        record_answer(engine, unit.id, qid, row.answer, g.verdict, "llm", json.dumps(record) if record else g.feedback)
+        ok = g.verdict == "correct"
+        console.print(("[green]✓[/green] " if ok else "[red]✗[/red] ") + f"{qid}: {g.feedback}")
+    st = refresh(engine, course).states[unit.id]
+    console.print(f"{unit.id}: [bold]{st.state}[/bold]")

@@ -48,10 +48,16 @@ def register(app: typer.Typer) -> None:
         answer: Optional[str] = typer.Option(None, "--answer", "-a", help="Answer non-interactively (needs --question)."),
         all_: bool = typer.Option(False, "--all", help="Ask every question, even those already answered correctly."),
         steps: bool = typer.Option(False, "--steps", help="Include the lesson steps' micro-questions."),
+        regrade: bool = typer.Option(False, "--regrade", help="Re-grade your self-assessed explanations with the LLM judge."),
     ) -> None:
         """Answer a unit's questions at the prompt; graded and recorded."""
         from mentor.asking import ask_questions
 
         ws = workspace()
         c = course()
+        if regrade:
+            from mentor.asking import regrade as regrade_answers
+
+            regrade_answers(ws, c, resolve_unit(c, unit, ws))
+            return
         ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)

@@ -164,3 +164,24 @@ def test_explain_answer_graded_by_the_judge_with_verified_quotes(workspace: Path
         body = srv.chat_requests[0]
     assert g.verdict == "incorrect" and record["met"] == [True, False]
     assert "<<<ANSWER" in body["messages"][-1]["content"] or "<<<ANSWER" in str(body["messages"])
+
+
+def test_self_assessed_explanation_regraded_by_the_judge(workspace: Path, tmp_path: Path):
+    import json
+
+    from conftest import run_mentor
+
+    explain = ("Each branch only exponentiates a non-positive number so the exponential stays at most one, and "
+               "np.where evaluates both branches on every element, so a naive branch would still overflow.")
+    r = run_mentor("ask", "neuron", "-q", "explain-stable-sigmoid", "-a", explain, cwd=workspace, input="y\ny\n")
+    assert "self-assessed" in r.stdout
+    verdict = {"criteria": [{"index": 1, "met": True, "evidence": "Each branch only exponentiates a non-positive number"},
+                            {"index": 2, "met": True, "evidence": "np.where evaluates both branches on every element"}],
+               "feedback": "Both points made."}
+    with FakeLLMServer([{"content": [json.dumps(verdict)]}]) as srv:
+        env = {"MENTOR_BASE_URL": srv.base_url, "MENTOR_MODEL": "judge", "MENTOR_HOME": str(tmp_path / "home")}
+        r = run_mentor("ask", "neuron", "--regrade", cwd=workspace, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "✓ explain-stable-sigmoid" in r.stdout
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    assert [g for (g,) in con.execute("SELECT grader FROM answer WHERE question_id = 'explain-stable-sigmoid' ORDER BY id")] == ["self", "llm"]
