@@ -64,22 +64,27 @@ def _predict_problems(unit: Unit) -> list[str]:
     return out
 
 
-def check_unit(unit: Unit, course: Course, seed: int = 1234) -> UnitReport:
+def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None = None) -> UnitReport:
+    """Run the reference, the starter and every mutant through the gate (in parallel, one per core)."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     rep = UnitReport(unit.id)
-    r = _run_variant(unit, course, None, seed)
+    mutants = unit.mutants
+    sources = [None, unit.starter_path.read_text(encoding="utf-8")] + [m.read_text(encoding="utf-8") for m in mutants]
+    with ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1))) as pool:
+        results = list(pool.map(lambda src: _run_variant(unit, course, src, seed), sources))
+    r, s, mrs = results[0], results[1], results[2:]
     rep.lines.append(f"reference: {r.status} ({r.message}) in {r.duration_s:.2f}s")
     if r.status != "pass":
         first = r.first_failure()
         rep.problems.append(f"reference does not pass: {r.verdict or ''} {r.message} {first.message if first else ''}".strip())
-    s = _run_variant(unit, course, unit.starter_path.read_text(encoding="utf-8"), seed)
     rep.lines.append(f"starter:   {s.status} ({s.verdict})")
     if s.status == "pass" or s.verdict != "not_implemented":
         rep.problems.append(f"starter should fail as not implemented, got {s.status}/{s.verdict}: {s.message}")
-    mutants = unit.mutants
     if len(mutants) < 4:
         rep.problems.append(f"only {len(mutants)} mutants (at least 4 required)")
-    for m in mutants:
-        mr = _run_variant(unit, course, m.read_text(encoding="utf-8"), seed)
+    for m, mr in zip(mutants, mrs):
         first = mr.first_failure()
         why = first.message if first else mr.message
         rep.lines.append(f"mutant {m.stem}: {mr.status} — {why[:140]}")
