@@ -199,7 +199,9 @@ class Unit(Strict):
 
     @property
     def mutants(self) -> list[Path]:
-        return sorted((self.folder / "mutants").glob("*.py"))
+        from mentor.mutants import mutant_paths
+
+        return mutant_paths(self.folder)
 
 
 class Phase(Strict):

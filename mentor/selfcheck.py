@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.curriculum import Course, Unit
+from mentor.errors import MentorError
+from mentor.mutants import mutant_source
 from mentor.gate.result import CheckResult
 from mentor.gate.runner import run_gate, spec_for
 from mentor.paths import reference_root
@@ -71,7 +73,15 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
 
     rep = UnitReport(unit.id)
     mutants = unit.mutants
-    sources = [None, unit.starter_path.read_text(encoding="utf-8")] + [m.read_text(encoding="utf-8") for m in mutants]
+    sources: list[str | None] = [None, unit.starter_path.read_text(encoding="utf-8")]
+    usable = []
+    for m in mutants:
+        try:
+            sources.append(mutant_source(m, unit.exercise.module))
+            usable.append(m)
+        except MentorError as e:
+            rep.problems.append(f"mutant {m.name}: {e.message}")
+    mutants_run = usable
     with ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1))) as pool:
         results = list(pool.map(lambda src: _run_variant(unit, course, src, seed), sources))
     r, s, mrs = results[0], results[1], results[2:]
@@ -84,7 +94,7 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
         rep.problems.append(f"starter should fail as not implemented, got {s.status}/{s.verdict}: {s.message}")
     if len(mutants) < 4:
         rep.problems.append(f"only {len(mutants)} mutants (at least 4 required)")
-    for m, mr in zip(mutants, mrs):
+    for m, mr in zip(mutants_run, mrs):
         first = mr.first_failure()
         why = first.message if first else mr.message
         rep.lines.append(f"mutant {m.stem}: {mr.status} — {why[:140]}")

@@ -32,3 +32,17 @@ def test_self_check_detects_a_mutant_that_passes(tmp_path, monkeypatch):
     unit = load_unit(dst)
     rep = selfcheck.check_unit(unit, COURSE)
     assert any("identical.py passes" in p for p in rep.problems)
+
+
+def test_a_mutant_that_no_longer_fits_the_answer_key_is_reported(tmp_path):
+    import shutil
+
+    from mentor import selfcheck
+    from mentor.curriculum import load_unit
+    from mentor.paths import curriculum_dir
+
+    dst = tmp_path / "01-neuron"
+    shutil.copytree(curriculum_dir() / "p1" / "01-neuron", dst)
+    (dst / "mutants" / "stale.yaml").write_text("doc: stale\nreplace:\n  - old: 'return x @ w + b + 0'\n    new: 'return 0'\n")
+    rep = selfcheck.check_unit(load_unit(dst), COURSE)
+    assert any("stale.yaml" in p and "occurs 0 times" in p for p in rep.problems)
