@@ -10,10 +10,12 @@ run time, so spelling a name dynamically does not get past both.
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 PROTECTED = ("reference_impl", "mentor")
+_PARSE_LOCK = threading.Lock()  # CPython 3.11's ast.parse is not thread-safe (the self-check runs gates in threads)
 TAMPERING = (
     "sys.modules", "sys._getframe", "sys.settrace", "sys.setprofile", "sys._current_frames",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "inspect.currentframe", "inspect.stack",
@@ -119,7 +121,8 @@ class _Scanner(ast.NodeVisitor):
 def scan_source(source: str, rel: str, banned: dict[str, str], numpy_only: bool) -> tuple[list[Violation], set[str]]:
     """Violations in one module's source, and the modules it imports."""
     try:
-        tree = ast.parse(source, filename=rel)
+        with _PARSE_LOCK:
+            tree = ast.parse(source, filename=rel)
     except SyntaxError as e:
         return [Violation("syntax", rel, e.lineno or 1, "", f"syntax error: {e.msg}")], set()
     s = _Scanner(rel, banned, numpy_only)
