@@ -62,14 +62,27 @@ def code_hash(workspace: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _limits(spec: GateSpec) -> None:
-    """preexec: runs in the child between fork and exec."""
-    mem = spec.memory_mb << 20
+def _limit_values(spec: GateSpec) -> list[tuple[int, int]]:
     cpu = int(spec.time_limit_s * max(spec.threads, 1)) + 5
-    for res, val in ((resource.RLIMIT_AS, mem), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, 64 << 20),
-                     (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)):
+    return [(resource.RLIMIT_AS, spec.memory_mb << 20), (resource.RLIMIT_CPU, cpu), (resource.RLIMIT_FSIZE, 64 << 20),
+            (resource.RLIMIT_CORE, 0), (resource.RLIMIT_NOFILE, 256)]
+
+
+def _limits(spec: GateSpec) -> None:
+    """preexec: runs in the child between fork and exec (only where prlimit is missing)."""
+    for res, val in _limit_values(spec):
         try:
             resource.setrlimit(res, (val, val))
+        except (ValueError, OSError):
+            pass
+
+
+def _prlimit(pid: int, spec: GateSpec) -> None:
+    """Limit a started child. The harness blocks on its config pipe until this is done, so no learner
+    code runs unlimited; and no preexec_fn runs between fork and exec (unsafe with threads)."""
+    for res, val in _limit_values(spec):
+        try:
+            resource.prlimit(pid, res, (val, val))
         except (ValueError, OSError):
             pass
 
@@ -165,10 +178,13 @@ def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
     cfg_r, cfg_w = os.pipe()
     res_r, res_w = os.pipe()
     with tempfile.TemporaryDirectory(prefix="mentor-check-") as tmp:
+        late = hasattr(resource, "prlimit")
         proc = subprocess.Popen(
             [sys.executable, "-I", str(HARNESS), str(cfg_r), str(res_w)], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=_env(spec, tmp),
-            pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=lambda: _limits(spec))
+            pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=None if late else (lambda: _limits(spec)))
+        if late:
+            _prlimit(proc.pid, spec)
         os.close(cfg_r)
         os.close(res_w)
         with os.fdopen(cfg_w, "wb") as f:
