@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any
 
@@ -103,5 +104,15 @@ def _render_state(outcome: Any, r: Any) -> None:
         console.print(f"[dim]replay these inputs: mentor check {r.unit} --seed {r.seed}   ·   stuck? mentor hint {r.unit}[/dim]")
 
 
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
+_INLINE_MATH = re.compile(r"(?<![\$\\])\$(?!\$)([^$\n]+?)(?<!\\)\$(?!\$)")
+
+
+def protect_math(text: str) -> str:
+    """Terminal Markdown has no LaTeX and eats backslash escapes (\\, \\; \\{): show math verbatim, as code."""
+    text = _DISPLAY_MATH.sub(lambda m: "\n```latex\n" + m.group(1).strip() + "\n```\n", text)
+    return _INLINE_MATH.sub(lambda m: "`" + m.group(1).replace("`", "'") + "`", text)
+
+
 def markdown(text: str) -> None:
-    console.print(Markdown(text))
+    console.print(Markdown(protect_math(text)))

@@ -207,6 +207,7 @@ def _template_summary(e: Any) -> tuple[str, str]:
          f"; answers: {ev['correct']}/{ev['answers']} correct.")
     if unit is None:
         return s, "Reviews; new units are coming."
-    if e.step < len(unit.steps):
-        return s, f"{unit.id}: step {e.step + 1}/{len(unit.steps)} — {unit.steps[e.step].title}."
+    step = e.step + (1 if e.mode == "step" and e.step_passed else 0)
+    if step < len(unit.steps):
+        return s, f"{unit.id}: step {step + 1}/{len(unit.steps)} — {unit.steps[step].title}."
     return s, f"{unit.id}: " + ("; ".join(e.snap.states[unit.id].missing) or "review")

@@ -10,6 +10,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from mentor.render import protect_math
+
 
 class TerminalUI:
     def __init__(self, show_reasoning: bool = True) -> None:
@@ -41,9 +43,9 @@ class TerminalUI:
             return
         self._end_stream()
         if kind == "markdown":
-            c.print(Markdown(text))
+            c.print(Markdown(protect_math(text)))
         elif kind == "question":
-            c.print(Panel(Markdown(text), title="review" if data.get("review") else "question", border_style="cyan"))
+            c.print(Panel(Markdown(protect_math(text)), title="review" if data.get("review") else "question", border_style="cyan"))
         elif kind == "ok":
             c.print(Text("✓ " + text, style="bold green"))
             if data.get("explanation"):
@@ -69,7 +71,7 @@ class TerminalUI:
             c.print(Syntax(data.get("code", "").rstrip(), "python", theme="ansi_dark"))
             c.print(Panel(Text(text or "(no output)"), title=title, border_style=style))
         elif kind == "summary":
-            c.print(Panel(Markdown(text), title="session summary", border_style="magenta"))
+            c.print(Panel(Markdown(protect_math(text)), title="session summary", border_style="magenta"))
         elif kind == "end":
             c.print(Text("Session saved. See you tomorrow.", style="dim"))
 
