@@ -95,6 +95,10 @@ class MentorChannel:
             reply = self._stream()
         except Exception as e:  # auth errors and the like: the session goes on offline
             return self._failed(str(getattr(e, "message", e)))
+        if reply.error == "interrupted" and not reply.content:  # Ctrl-C before any text: the learner's choice
+            self.history.pop()
+            self.emit("warn", "reply interrupted (your message is saved)")
+            return None
         if reply.status == "failed" or (reply.status == "partial" and not reply.content):
             return self._failed(reply.error or "no reply")
         self.failures = 0
