@@ -63,14 +63,11 @@ def main() -> None:
     except typer.Abort:
         print("aborted", file=sys.stderr)
         sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # usage errors from click (typer may vendor its own copy of click)
+        if any(cls.__name__ == "ClickException" for cls in type(e).__mro__) and hasattr(e, "show"):
             e.show()
-            sys.exit(2)
+            sys.exit(getattr(e, "exit_code", 2) or 2)
         raise
-
 
 if __name__ == "__main__":
     main()

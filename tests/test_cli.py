@@ -79,10 +79,11 @@ def test_hint_ladder_is_recorded_and_ends(workspace: Path):
 
 def test_errors_are_messages_not_tracebacks(workspace: Path):
     for args in (["check", "nosuchunit"], ["show", "neuron", "--step", "99"], ["ask", "neuron", "-a", "B"],
-                 ["ask", "neuron", "-q", "nope"], ["check", "gpt-9"]):
+                 ["ask", "neuron", "-q", "nope"], ["check", "gpt-9"], ["check", "neuron", "--seed", "abc"],
+                 ["check", "--no-such-option"], ["show", "neuron", "--step", "0"]):
         r = run_mentor(*args, cwd=workspace)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
-        assert "error:" in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+        assert ("error:" in r.stderr or "Error" in r.stderr) and "Traceback" not in r.stderr, (args, r.stderr)
 
 
 def _modules_imported(*args: str, cwd: Path) -> set[str]:
