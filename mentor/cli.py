@@ -55,6 +55,13 @@ def main() -> None:
 
         print_error(e)
         sys.exit(e.exit_code)
+    except OSError as e:  # a file or folder we cannot read or write: the user's to fix, not a traceback
+        from mentor.errors import MentorError as _E
+        from mentor.render import print_error
+
+        where = f" ({e.filename})" if e.filename else ""
+        print_error(_E(f"{e.strerror or e}{where}", "check that the path exists and that you may read and write it"))
+        sys.exit(2)
     except KeyboardInterrupt:
         print("\ninterrupted — nothing was lost: answers and attempts are saved as they happen", file=sys.stderr)
         sys.exit(130)

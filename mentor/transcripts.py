@@ -68,7 +68,11 @@ def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, 
             sid = int(last.id or 0)
     md = transcript_markdown(db, sid)
     if export:
-        export.write_text(md, encoding="utf-8")
+        try:
+            export.write_text(md, encoding="utf-8")
+        except OSError as e:
+            raise MentorError(f"cannot write the transcript to {export}: {e.strerror}",
+                              "choose a path in a folder that exists and is writable") from None
         console.print(f"wrote {export}")
     else:
         markdown(md)

@@ -85,6 +85,14 @@ def find_workspace(explicit: Path | None = None) -> Workspace:
 
 def create_workspace(root: Path, name: str) -> tuple[Workspace, list[str]]:
     """Create or repair a workspace; returns it and what was created (nothing existing is overwritten)."""
+    try:
+        return _create(root, name)
+    except OSError as e:
+        raise MentorError(f"cannot create the workspace at {root}: {e.strerror} ({e.filename})",
+                          "choose a folder you can write to, e.g. `mentor init ~/myllm`") from None
+
+
+def _create(root: Path, name: str) -> tuple[Workspace, list[str]]:
     made: list[str] = []
     if root.exists() and not root.is_dir():
         raise MentorError(f"{root} exists and is not a directory", "choose another path for the workspace")

@@ -80,3 +80,13 @@ def test_bad_mentor_toml_is_a_clear_error(workspace: Path):
     (workspace / "mentor.toml").write_text("[learner\nname = 1\n")
     r = run_mentor("status", cwd=workspace)
     assert r.returncode == 2 and "invalid TOML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_init_where_it_cannot_write_is_a_clear_error(tmp_path: Path):
+    locked = tmp_path / "file"
+    locked.write_text("x")
+    r = run_mentor("init", str(locked / "ws"), "--yes")
+    assert r.returncode == 2 and "cannot create the workspace" in r.stderr and "Traceback" not in r.stderr
+    r = run_mentor("init", str(locked), "--yes")
+    assert r.returncode == 2 and "is not a directory" in r.stderr
+    assert locked.read_text() == "x"
