@@ -6,8 +6,6 @@ The reference stands in for a learner's package: reference_impl/*.py is copied t
 
 from __future__ import annotations
 
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +14,7 @@ from pathlib import Path
 
 from mentor.curriculum import Course, Unit
 from mentor.errors import MentorError
-from mentor.mutants import mutant_source
+from mentor.mutants import mutant_source, reference_source
 from mentor.gate.result import CheckResult
 from mentor.gate.runner import run_gate, spec_for
 from mentor.paths import reference_root
@@ -39,10 +37,8 @@ def reference_package(dest: Path) -> Path:
     pkg.mkdir(parents=True, exist_ok=True)
     (pkg / "__init__.py").write_text('"""Reference implementation standing in for a learner package."""\n')
     for src in sorted((reference_root() / "reference_impl").glob("*.py")):
-        if src.name == "__init__.py":
-            continue
-        text = re.sub(r"\breference_impl\b", "myllm", src.read_text(encoding="utf-8"))
-        (pkg / src.name).write_text(text, encoding="utf-8")
+        if src.name != "__init__.py":
+            (pkg / src.name).write_text(reference_source(src.stem), encoding="utf-8")
     return dest
 
 
@@ -119,14 +115,6 @@ def main(argv: list[str]) -> int:
             print("  ! " + p)
         bad += not rep.ok
     return 1 if bad else 0
-
-
-def copy_reference_module(module: str, dest: Path) -> None:
-    """Copy one reference module into a workspace as the learner's (used by tests and demos)."""
-    src = reference_root() / "reference_impl" / f"{module}.py"
-    text = re.sub(r"\breference_impl\b", "myllm", src.read_text(encoding="utf-8"))
-    (dest / "myllm" / f"{module}.py").write_text(text, encoding="utf-8")
-    _ = shutil  # keep import for callers that copy trees
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from reference_impl.losses import bce_with_logits, bce_with_logits_grad
-from reference_impl.neuron import linear, sigmoid
+from reference_impl.neuron import linear
 
 
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-5) -> np.ndarray:

@@ -90,11 +90,11 @@ def test_two_processes_writing_at_once_leave_a_consistent_db(tmp_path: Path):
 
 
 def test_two_real_checks_at_once(workspace: Path):
-    from conftest import run_mentor  # noqa: F401
+    import os
 
-    env = {"COLUMNS": "120"}
     cmd = [sys.executable, "-m", "mentor.cli", "check", "neuron", "--json"]
-    procs = [subprocess.Popen(cmd, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**__import__("os").environ, **env}) for _ in range(2)]
+    procs = [subprocess.Popen(cmd, cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+             for _ in range(2)]
     for p in procs:
         p.communicate(timeout=120)
         assert p.returncode == 1  # stubs: not implemented

@@ -5,7 +5,6 @@ prompt must be byte-identical in every request of the session."""
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import sys
 from pathlib import Path
