@@ -34,10 +34,27 @@ def test_wheel_ships_the_data(wheel: Path):
     assert any(n.startswith("mentor/_data/prompts/") for n in names)
 
 
+def _venv_seeing_this_environment(venv: Path) -> Path:
+    """A fresh venv whose dependencies come from the *running* environment's site-packages.
+
+    `--system-site-packages` would expose the base interpreter's packages (empty on a fresh
+    machine), not this venv's. A .pth file naming this environment's site dirs makes typer, torch
+    etc. importable; .pth files inside those dirs (this checkout's editable install) are not
+    processed, so `mentor` itself resolves to the wheel installed below."""
+    import sysconfig
+
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    here = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    (Path(purelib) / "_parent_env.pth").write_text("".join(f"{d}\n" for d in here))
+    return py
+
+
 def test_check_from_an_installed_wheel(wheel: Path, tmp_path: Path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    py = venv / "bin" / "python"
+    py = _venv_seeing_this_environment(venv)
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)], check=True, timeout=300)
     env = {k: v for k, v in os.environ.items() if k not in ("MENTOR_WORKSPACE", "PYTHONPATH")}
     env["MENTOR_CACHE_DIR"] = str(tmp_path / "cache")
