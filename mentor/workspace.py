@@ -32,7 +32,7 @@ minutes = 60
 @dataclass
 class Workspace:
     root: Path
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)  # validated by mentor.settings: the right types, always
 
     @property
     def db_path(self) -> Path:
@@ -50,6 +50,10 @@ class Workspace:
         return str(self.settings.get("learner", {}).get("name", "learner"))
 
     @property
+    def learner_goal(self) -> str:
+        return str(self.settings.get("learner", {}).get("goal", ""))
+
+    @property
     def session_minutes(self) -> int:
         return int(self.settings.get("session", {}).get("minutes", 60))
 
@@ -60,10 +64,29 @@ class Workspace:
 
 
 def _read_settings(path: Path) -> dict[str, Any]:
+    from mentor.settings import validate_settings
+
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except PermissionError:
+        raise MentorError(f"cannot read {path}: permission denied",
+                          f"give yourself read access (e.g. `chmod u+r {path}`); the file itself is fine") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise MentorError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}", "check the file and its permissions") from None
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise MentorError(f"{path}: invalid TOML: {e}", "fix the file (or move it aside and run `mentor init` to recreate it)") from None
+        raise MentorError(f"{path}: invalid TOML: {e}",
+                          "fix the syntax at that line (your progress lives in .mentor/progress.db and is not affected)") from None
+    return validate_settings(path, text, data)
+
+
+def _enclosing_workspace(path: Path) -> Path | None:
+    """The workspace that already contains `path` (a parent holding mentor.toml), if any."""
+    for d in path.parents:
+        if (d / MARKER).is_file():
+            return d
+    return None
 
 
 def find_workspace(explicit: Path | None = None) -> Workspace:
@@ -85,6 +108,11 @@ def find_workspace(explicit: Path | None = None) -> Workspace:
 
 def create_workspace(root: Path, name: str) -> tuple[Workspace, list[str]]:
     """Create or repair a workspace; returns it and what was created (nothing existing is overwritten)."""
+    outer = _enclosing_workspace(root.expanduser().resolve())
+    if outer is not None and not (root / MARKER).is_file():
+        raise MentorError(f"{root.resolve()} is inside the workspace {outer}: a workspace there would hide this one's progress",
+                          f"run mentor commands from anywhere inside {outer} (they find it), "
+                          "or create the new workspace outside it, e.g. `mentor init ~/myllm2`")
     try:
         return _create(root, name)
     except OSError as e:

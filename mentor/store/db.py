@@ -71,6 +71,45 @@ def migrate(path: Path, upto: str | None = None) -> list[str]:
         con.close()
 
 
+def _not_writable(path: Path) -> str | None:
+    """Which of the DB file, its WAL/SHM companions or its folder we may not write, if any."""
+    import os
+
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if p.exists() and not os.access(p, os.W_OK):
+            return str(p)
+    if not os.access(path.parent, os.W_OK):
+        return str(path.parent)
+    return None
+
+
+_DAMAGED = ("not a database", "malformed", "corrupt", "file is encrypted")
+
+
+def _db_error(path: Path, e: sqlite3.DatabaseError) -> MentorError:
+    """Tell a permission problem (data intact) from a damaged file; never suggest a step that loses progress first."""
+    text = str(e)
+    blocked = _not_writable(path)
+    if blocked is not None or "readonly" in text or "unable to open" in text:
+        import os
+
+        what = f"{blocked} is not writable" if blocked else text
+        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
+            return MentorError(f"cannot write the progress database {path}: the file system is mounted read-only. "
+                               "The data in it is intact.",
+                               "remount it read-write, or copy the workspace somewhere writable (`cp -a`) and work there")
+        return MentorError(f"cannot write the progress database {path}: {what}. The data in it is intact.",
+                           f"make the workspace writable again (e.g. `chmod -R u+w {path.parent.parent}`), "
+                           "or run mentor as the user who owns it")
+    if any(k in text for k in _DAMAGED):
+        return MentorError(f"the progress database {path} is damaged: {text}",
+                           f"keep a copy first (`cp {path} {path}.bak`); `sqlite3 {path} .recover | sqlite3 recovered.db` "
+                           "usually saves the rows. Only as a last resort move it aside and run `mentor init` (that starts "
+                           "an empty progress database)")
+    return MentorError(f"cannot open the progress database {path}: {text}",
+                       "check the disk (space, permissions) and try again; the file has not been changed")
+
+
 def open_db(path: Path):  # -> sqlalchemy Engine
     """Migrate the DB at `path` and return a sqlmodel engine for it."""
     from sqlalchemy import event
@@ -81,8 +120,7 @@ def open_db(path: Path):  # -> sqlalchemy Engine
     try:
         migrate(path)
     except sqlite3.DatabaseError as e:
-        raise MentorError(f"cannot open the progress database {path}: {e}",
-                          "if the file is damaged, move it aside and run `mentor init` (attempts in it would be lost)") from None
+        raise _db_error(path, e) from None
     engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
