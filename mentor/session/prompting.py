@@ -67,27 +67,43 @@ def _answer_key(unit: Any) -> str:
     return "\n".join(lines)
 
 
-def unit_context(unit: Any) -> str:
-    ref = reference_root() / "reference_impl" / f"{unit.exercise.module}.py"
+def _visible_questions(unit: Any) -> str:
+    """The unit's questions as the learner sees them; explain questions with their rubric criteria (no answers)."""
+    lines = []
+    for q in unit.questions:
+        lines.append(f"- ({q.kind}) {q.prompt.strip()}")
+        if q.kind == "explain":
+            lines.extend(f"    criterion: {c}" for c in q.rubric)
+    return "\n".join(lines)
+
+
+def unit_context(unit: Any, *, learner_visible: bool = False) -> str:
+    """The unit for the mentor. learner_visible=True (bring-your-own-chat, pasted by the learner) leaves out the
+    answer key, the hint ladder and the reference implementation: only what the learner may see travels."""
     steps = "\n".join(f"{i + 1}. {s.title}: {s.body.strip()}\n   Micro-question ({s.question.id}): {s.question.prompt.strip()}"
                       for i, s in enumerate(unit.steps))
-    return render(
+    text = render(
         "unit_context", unit_id=unit.id, unit_title=unit.title, phase=str(unit.phase),
         objectives=_bullets(unit.objectives), steps=steps, module=unit.exercise.module,
         symbols=_bullets([f"{s.signature} — {s.summary}" for s in unit.exercise.symbols]),
         banned=", ".join(b.api for b in unit.exercise.banned) or "nothing beyond the phase rules",
         facts=_bullets(unit.facts), misconceptions=_bullets([f"WRONG: {m.wrong} RIGHT: {m.right}" for m in unit.misconceptions]),
-        hints=_bullets(unit.hints), answers=_answer_key(unit),
-        reference_source=ref.read_text(encoding="utf-8") if ref.is_file() else "(not available)")
+        hints=_bullets(unit.hints) if not learner_visible else "- (the tool reveals hints one at a time; `mentor hint`)")
+    if learner_visible:
+        return text.rstrip() + "\n\n## The unit's questions (graded by the tool; no answer key here)\n" + _visible_questions(unit) + "\n"
+    ref = reference_root() / "reference_impl" / f"{unit.exercise.module}.py"
+    secrets = render("unit_secrets", answers=_answer_key(unit),
+                     reference_source=ref.read_text(encoding="utf-8") if ref.is_file() else "(not available)")
+    return text.rstrip() + "\n\n" + secrets
 
 
-def system_prompt(ws: Any, unit: Any, persona: Persona, machine: Any | None = None) -> str:
+def system_prompt(ws: Any, unit: Any, persona: Persona, machine: Any | None = None, *, learner_visible: bool = False) -> str:
     from mentor.session.templates import fill
 
     persona_text = fill(persona.text, {"mentor_name": persona.name.replace("-", " ").title() if persona.name != "default" else "Mentor"}, f"persona {persona.name}")
     rules = render("rules", exercise_symbols=", ".join(s.name for s in unit.exercise.symbols))
     return render("system", persona=persona_text.strip(), rules=rules.strip(), learner_profile=learner_profile(ws),
-                  hardware=hardware_text(machine), unit_context=unit_context(unit).strip())
+                  hardware=hardware_text(machine), unit_context=unit_context(unit, learner_visible=learner_visible).strip())
 
 
 def context_block(*, minutes_left: float, unit: Any, step: int | None, check: Any | None = None,

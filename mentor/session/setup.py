@@ -46,7 +46,7 @@ def chat_context(ws: Any, course: Any, mentor: str | None) -> str:
 
         raise MentorError("every written unit is proficient: there is no current unit", "see `mentor status`")
     unit = course.units[cur]
-    system = system_prompt(ws, unit, get_persona(mentor), detect(with_torch=False))
+    system = system_prompt(ws, unit, get_persona(mentor), detect(with_torch=False), learner_visible=True)
     last = attempts(ws.engine(), unit.id, limit=1)
     check = None
     if last:
@@ -60,7 +60,8 @@ def chat_context(ws: Any, course: Any, mentor: str | None) -> str:
     mod = ws.module_path(unit.exercise.module)
     code = mod.read_text(encoding="utf-8", errors="replace") if mod.is_file() else None
     ctx = context_block(minutes_left=ws.session_minutes, unit=unit, step=step, check=check, code=code,
-                        note="Paste-mode: the learner runs checks and questions in the mentor tool; guide them one step at a time.")
+                        note="Paste-mode: the learner runs checks and questions in the mentor tool, which holds the answer key "
+                             "and grades them; guide them one step at a time and never state an answer.")
     return f"{system}\n\n---\n{ctx}\n"
 
 
