@@ -50,27 +50,30 @@ def diagnose() -> dict[str, Any]:
 
 
 def render_doctor(r: dict[str, Any]) -> None:
+    from rich.markup import escape as e
+
     from mentor.render import console
 
-    ok, bad = "[green]✓[/green]", "[red]✗[/red]"
+    ok, bad, dash = "[green]✓[/green]", "[red]✗[/red]", "[yellow]–[/yellow]"
     m = r["machine"]
-    console.print(f"{ok if r['python']['ok'] else bad} Python {r['python']['version']} ({r['python']['executable']})")
-    console.print(f"{ok if m['torch'] else bad} torch {m['torch'] or 'not installed'}")
+    console.print(f"{ok if r['python']['ok'] else bad} Python {e(r['python']['version'])} ({e(r['python']['executable'])})")
+    console.print(f"{ok if m['torch'] else bad} torch {e(m['torch'] or 'not installed')}")
     if m["cuda"]:
-        console.print(f"{ok} GPU {m['gpu_name']}, {m['vram_gb']:.1f} GB VRAM (CUDA)")
+        console.print(f"{ok} GPU {e(m['gpu_name'])}, {m['vram_gb']:.1f} GB VRAM (CUDA)")
     else:
-        console.print(f"[yellow]–[/yellow] no CUDA GPU{': ' + m['gpu_name'] if m['gpu_name'] else ''} (Phases 1-2 and 5 run fine on CPU)")
-    console.print(f"{ok} CPU {m['cpu_model']}, {m['cpu_cores']} cores; SIMD: {', '.join(m['simd']) or 'none detected'}")
+        console.print(f"{dash} no CUDA GPU{e(': ' + m['gpu_name']) if m['gpu_name'] else ''} (Phases 1-2 and 5 run fine on CPU)")
+    console.print(f"{ok} CPU {e(m['cpu_model'])}, {m['cpu_cores']} cores; SIMD: {e(', '.join(m['simd']) or 'none detected')}")
     console.print(f"{ok} RAM {m['ram_gb']:.1f} GB")
-    console.print(f"{ok if r['triton'] else '[yellow]–[/yellow]'} Triton {'installed' if r['triton'] else 'not installed (only needed for flash-triton: pip install triton)'}")
+    console.print(f"{ok if r['triton'] else dash} Triton {'installed' if r['triton'] else 'not installed (only needed for flash-triton: pip install triton)'}")
     w = r["workspace"]
     if w["ok"]:
-        console.print(f"{ok} workspace {w['root']}; DB {w.get('integrity')} ({w.get('journal_mode')}), migrations: {', '.join(w.get('migrations', []))}")
+        console.print(f"{ok} workspace {e(str(w['root']))}; DB {e(str(w.get('integrity')))} ({e(str(w.get('journal_mode')))}), "
+                      f"migrations: {e(', '.join(w.get('migrations', [])))}")
     else:
-        console.print(f"[yellow]–[/yellow] workspace: {w['problem']}" + (f"\n   hint: {w['hint']}" if w.get("hint") else ""))
+        console.print(f"{dash} workspace: {e(str(w['problem']))}" + (f"\n   hint: {e(str(w['hint']))}" if w.get("hint") else ""))
     for n in m["notes"]:
-        console.print(f"[yellow]![/yellow] {n}")
+        console.print(f"[yellow]![/yellow] {e(n)}")
     s = r["course_scope"]
     console.print(f"\n[bold]Course model size here:[/bold] ~{s['params_m']}M parameters "
                   f"(d_model {s['d_model']}, {s['n_layers']} layers, {s['n_heads']} heads, context {s['context_length']})")
-    console.print(f"[dim]{s['reason']}[/dim]")
+    console.print(f"[dim]{e(s['reason'])}[/dim]")

@@ -18,19 +18,21 @@ def take_hint(engine: Any, unit: Any) -> tuple[int, int, str | None]:
 
 def next_hint(ws: Any, unit: Any) -> None:
     from mentor.progress import hints_used, record_hint
+    from rich.text import Text
+
     from mentor.render import console
 
     engine = ws.engine()
     level = hints_used(engine, unit.id)
     total = len(unit.hints)
     if level >= total:
-        console.print(f"[bold]All {total} hints of '{unit.id}' are out.[/bold] Here they are again:")
+        console.print(Text(f"All {total} hints of '{unit.id}' are out.", style="bold") + Text(" Here they are again:"))
         for i, h in enumerate(unit.hints, 1):
-            console.print(f"  {i}. {h}")
+            console.print(Text(f"  {i}. {h}"))
         console.print("[dim]Next: replay the failing inputs with `mentor check --seed N`, print shapes, and compare "
                       "with the lesson's math (`mentor show`).[/dim]")
         return
     record_hint(engine, unit.id, level)
-    console.print(f"[bold cyan]Hint {level + 1}/{total}[/bold cyan] for {unit.id}: {unit.hints[level]}")
+    console.print(Text(f"Hint {level + 1}/{total}", style="bold cyan") + Text(f" for {unit.id}: {unit.hints[level]}"))
     if level + 1 < total:
         console.print(f"[dim]Still stuck after trying it? `mentor hint {unit.id}` again.[/dim]")

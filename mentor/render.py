@@ -41,7 +41,7 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
         sys.stdout.write(json.dumps(d, indent=2) + "\n")
         return
     for line in outcome.stubs_added:
-        console.print(f"[dim]stubs added to {line}[/dim]")
+        console.print(Text(f"stubs added to {line}", style="dim"))
     head = Text(f"{unit.id}: ", style="bold") + Text(r.status.upper(), style=STATUS_STYLE.get(r.status, "bold"))
     if r.verdict:
         head += Text(f" — {VERDICT_TITLES.get(r.verdict, r.verdict)}", style="bold")
@@ -56,7 +56,7 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
         todo = _not_implemented(r.tests)
         if r.verdict == "not_implemented" and todo:
             console.print(Text("not implemented yet: ", style="bold") + Text(", ".join(f"{f}()" for f in todo)))
-            console.print(f"[dim]start with {todo[0]}(): `mentor show {unit.id}` has the lesson and the signatures[/dim]")
+            console.print(Text(f"start with {todo[0]}(): `mentor show {unit.id}` has the lesson and the signatures", style="dim"))
         elif rest:
             console.print(Text(f"also not passing ({len(rest)}): ", style="bold") +
                           Text(", ".join(f"{t.name} ({t.status.replace('_', ' ')})" for t in rest)))

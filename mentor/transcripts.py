@@ -40,6 +40,8 @@ def transcript_markdown(db: Any, sid: int) -> str:
 
 
 def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, list_: bool) -> None:
+    from rich.text import Text
+
     from mentor.render import console, markdown
 
     db = ws.engine()
@@ -47,7 +49,7 @@ def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, 
         if list_:
             rows = s.exec(select(SessionRow).order_by(SessionRow.id)).all()
             for r in rows:
-                console.print(f"{r.id:>4}  {r.started_at}  {r.unit_id or '-':<18} {'offline' if r.offline else (r.model or '')}  {r.summary[:60]}")
+                console.print(Text(f"{r.id:>4}  {r.started_at}  {r.unit_id or '-':<18} {'offline' if r.offline else (r.model or '')}  {r.summary[:60]}"))
             if not rows:
                 console.print("no sessions yet: `mentor start`")
             return
@@ -57,9 +59,9 @@ def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, 
             for m in hits:
                 i = m.content.lower().find(search.lower())
                 snippet = m.content[max(0, i - 60): i + 60].replace("\n", " ")
-                console.print(f"session {m.session_id} · {m.created_at} · {m.role}: …{snippet}…")
+                console.print(Text(f"session {m.session_id} · {m.created_at} · {m.role}: …{snippet}…"))
             if not hits:
-                console.print(f"nothing found for {search!r}")
+                console.print(Text(f"nothing found for {search!r}"))
             return
         if sid is None:
             last = s.exec(select(SessionRow).order_by(SessionRow.id.desc())).first()
@@ -73,6 +75,6 @@ def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, 
         except OSError as e:
             raise MentorError(f"cannot write the transcript to {export}: {e.strerror}",
                               "choose a path in a folder that exists and is writable") from None
-        console.print(f"wrote {export}")
+        console.print(Text(f"wrote {export}"))
     else:
         markdown(md)

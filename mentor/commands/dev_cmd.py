@@ -16,6 +16,9 @@ def dev_check(
 ) -> None:
     """Validate the curriculum, then self-check units: reference passes, starter fails, every mutant fails."""
     from mentor.curriculum import load_course
+    from rich.markup import escape
+    from rich.text import Text
+
     from mentor.render import console
     from mentor.selfcheck import check_unit
 
@@ -26,11 +29,11 @@ def dev_check(
     bad = 0
     for uid in units or list(c.units):
         rep = check_unit(c.unit(uid), c)
-        console.print(("[green]✓[/green] " if rep.ok else "[red]✗[/red] ") + uid)
+        console.print(("[green]✓[/green] " if rep.ok else "[red]✗[/red] ") + escape(uid))
         for line in rep.lines:
-            console.print(f"    [dim]{line}[/dim]")
+            console.print(Text(f"    {line}", style="dim"))
         for p in rep.problems:
-            console.print(f"    [red]! {p}[/red]")
+            console.print(Text(f"    ! {p}", style="red"))
         bad += not rep.ok
     raise typer.Exit(1 if bad else 0)
 

@@ -23,6 +23,8 @@ def register(app: typer.Typer) -> None:
         from mentor.checking import sync_stubs
         from mentor.curriculum import course
         from mentor.progress import ensure_profile, refresh
+        from rich.text import Text
+
         from mentor.render import console
         from mentor.workspace import MARKER, create_workspace
 
@@ -40,12 +42,12 @@ def register(app: typer.Typer) -> None:
         stubs = sync_stubs(ws, c, snap.states)
         verb = "Repaired" if existing else "Created"
         if existing and not made and not stubs:
-            console.print(f"Workspace {root} is complete; nothing to do.")
+            console.print(Text(f"Workspace {root} is complete; nothing to do."))
         else:
-            console.print(f"{verb} workspace [bold]{root}[/bold]")
+            console.print(Text(f"{verb} workspace ") + Text(str(root), style="bold"))
             for m in made:
-                console.print(f"  + {m}")
+                console.print(Text(f"  + {m}"))
             for s in stubs:
-                console.print(f"  + stubs: {s}")
+                console.print(Text(f"  + stubs: {s}"))
         cd = "" if root == Path.cwd().resolve() else f"cd {directory} && "
-        console.print(f"\nNext: {cd}mentor status   ·   mentor show   ·   mentor check")
+        console.print(Text(f"\nNext: {cd}mentor status   ·   mentor show   ·   mentor check"))

@@ -99,7 +99,8 @@ def _db_error(path: Path, e: sqlite3.DatabaseError) -> MentorError:
                                "The data in it is intact.",
                                "remount it read-write, or copy the workspace somewhere writable (`cp -a`) and work there")
         return MentorError(f"cannot write the progress database {path}: {what}. The data in it is intact.",
-                           f"make the workspace writable again (e.g. `chmod -R u+w {path.parent.parent}`), "
+                           f"make it writable again (`chmod -R u+w {path.parent}`; if that is not enough, "
+                           f"`lsattr {path}` shows an immutable flag, cleared with `chattr -i`), "
                            "or run mentor as the user who owns it")
     if any(k in text for k in _DAMAGED):
         return MentorError(f"the progress database {path} is damaged: {text}",
@@ -117,6 +118,9 @@ def open_db(path: Path):  # -> sqlalchemy Engine
 
     if not path.parent.is_dir():
         raise MentorError(f"no database folder at {path.parent}", "run `mentor init` in the workspace to repair it")
+    blocked = _not_writable(path)
+    if blocked is not None:  # every command records something: say so now, not as a write error half-way
+        raise _db_error(path, sqlite3.OperationalError(f"{blocked} is not writable"))
     try:
         migrate(path)
     except sqlite3.DatabaseError as e:
