@@ -63,8 +63,15 @@ def generate_persona(client: Any, ws: Any, name: str, machine: Any = None) -> Pe
     from mentor.session.prompting import hardware_text, learner_profile
     from mentor.session.templates import render
 
+    from mentor.session.generated import persona_problems
+
     prompt = render("generator", learner_profile=learner_profile(ws), hardware=hardware_text(machine))
-    reply = client.stream_chat([{"role": "user", "content": prompt}])
-    if not reply.content.strip():
-        raise MentorError(f"the provider returned no persona ({reply.error or reply.status})", "try again, or `mentor config test`")
-    return save_persona(name, reply.content.strip())
+    problems: list[str] = []
+    for _ in range(2):  # one retry: a second junk reply is not saved
+        reply = client.stream_chat([{"role": "user", "content": prompt}], max_tokens=900)
+        text = reply.content.strip()
+        problems = persona_problems(text, reply.status) if text else [f"no text ({reply.error or reply.status})"]
+        if not problems:
+            return save_persona(name, text)
+    raise MentorError(f"the generated persona was not usable twice ({'; '.join(problems)}); nothing was saved",
+                      "the built-in persona stays in use; try again later or with a larger model")

@@ -51,11 +51,18 @@ def _week_usage(engine: Any) -> dict[str, Any]:
     since = (now() - timedelta(days=7)).isoformat(timespec="seconds")
     with Session(engine) as s:
         row = s.exec(select(func.count(), func.sum(Message.prompt_tokens), func.sum(Message.cached_tokens),
-                            func.sum(Message.completion_tokens), func.sum(Message.cost_usd))
-                     .where(Message.role == "assistant", Message.created_at >= since)).one()
-    n, prompt, cached, completion, cost = row
-    return {"replies": int(n or 0), "prompt_tokens": int(prompt or 0), "cached_tokens": int(cached or 0),
-            "completion_tokens": int(completion or 0), "cost_usd": round(float(cost or 0.0), 4)}
+                            func.sum(Message.completion_tokens), func.sum(Message.cost_usd),
+                            func.count(Message.prompt_tokens), func.count(Message.cost_usd))
+                     .where(Message.role == "assistant", Message.status != "failed", Message.created_at >= since)).one()
+    n, prompt, cached, completion, cost, with_usage, with_cost = row
+    n = int(n or 0)
+
+    def known(total: Any, count: int, cast: type = int) -> Any:  # None ("unknown") when some replies had no usage
+        return cast(total or 0) if count == n else None
+
+    return {"replies": n, "prompt_tokens": known(prompt, with_usage), "cached_tokens": known(cached, with_usage),
+            "completion_tokens": known(completion, with_usage), "replies_without_usage": n - int(with_usage or 0),
+            "cost_usd": round(float(cost), 4) if cost is not None and with_cost == n else None}
 
 
 def gather(ws: Any, course: Any) -> dict[str, Any]:
@@ -121,6 +128,11 @@ def render_status(r: dict[str, Any]) -> None:
     console.print(Text(f"\nActive time: {r['active_minutes']:.0f} min", style="dim"))
     w = r["llm_week"]
     if w["replies"]:
-        console.print(Text(f"Mentor this week: {w['replies']} replies, {w['prompt_tokens']} prompt tokens "
-                           f"({w['cached_tokens']} cached), {w['completion_tokens']} completion tokens, ~${w['cost_usd']:.3f}", style="dim"))
+        def n(v: Any) -> str:
+            return "unknown" if v is None else str(v)
+
+        cost = "cost unknown" if w["cost_usd"] is None else f"~${w['cost_usd']:.3f}"
+        note = f" (usage unknown for {w['replies_without_usage']}: the server did not report it)" if w["replies_without_usage"] else ""
+        console.print(Text(f"Mentor this week: {w['replies']} replies, {n(w['prompt_tokens'])} prompt tokens "
+                           f"({n(w['cached_tokens'])} cached), {n(w['completion_tokens'])} completion tokens, {cost}{note}", style="dim"))
     console.print(Text("Next: ", style="bold") + Text(r["next_step"]))

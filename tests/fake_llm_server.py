@@ -22,9 +22,18 @@ A scenario is a dict; every key is optional:
     headers          extra response headers, e.g. {"Retry-After": "1"}
     match            only serve requests whose body contains this substring
 
-Server options: `accept_formats` (response_format types that are accepted; others get HTTP 400
-without consuming a scenario; default: all). Loops are bounded (MAX_HANDLER_S) and stop when the
-server stops.
+    endless          stream content deltas ("word ") until the request's max_tokens (finish "length"),
+                     or until MAX_HANDLER_S without one: a model that never stops
+
+Server options (faults seen on real local servers):
+- `accept_formats`: response_format types accepted ("json_object+schema" is llama-cpp-python's
+  {"type": "json_object", "schema": ...}); others get `reject_status` (default 400; llama-cpp-python
+  answers json_schema with a 500 and a Python traceback, `reject_body`) without consuming a scenario.
+- `alternating_roles`: two messages of the same role in a row get an empty 200 stream (Gemma-family
+  chat templates).
+- `context_tokens`: a request whose prompt (chars / 4) plus max_tokens exceeds it gets an empty 200
+  stream, as llama.cpp servers answer "Requested tokens exceed context window".
+Loops are bounded (MAX_HANDLER_S) and stop when the server stops.
 
 From another process (e.g. to drive `mentor start` in a pty):
 
@@ -58,7 +67,10 @@ class FakeLLMServer:
 
     def __init__(self, scenarios: list[dict] | None = None, *, default: dict | None = None,
                  accept_formats: list[str] | None = None, log_path: str | os.PathLike | None = None,
-                 port: int = 0) -> None:
+                 port: int = 0, reject_status: int = 400, reject_body: str | None = None,
+                 alternating_roles: bool = False, context_tokens: int | None = None) -> None:
+        self.reject_status, self.reject_body = reject_status, reject_body
+        self.alternating_roles, self.context_tokens = alternating_roles, context_tokens
         self.scenarios: list[dict] = list(scenarios or [])
         self.default: dict = default if default is not None else {"content": ["ok"]}
         self.accept_formats = accept_formats
@@ -157,10 +169,19 @@ class _Handler(BaseHTTPRequestHandler):
         fake.record({"method": "POST", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
         if not self.path.rstrip("/").endswith("/chat/completions"):
             return self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
-        fmt = (body.get("response_format") or {}).get("type") if isinstance(body.get("response_format"), dict) else None
-        if fmt and fake.accept_formats is not None and fmt not in fake.accept_formats:
-            return self._json(400, {"error": {"message": f"response_format type {fmt} is not supported",
-                                              "type": "invalid_request_error", "param": "response_format"}})
+        rf = body.get("response_format") if isinstance(body.get("response_format"), dict) else {}
+        fmt = rf.get("type")
+        key = f"{fmt}+schema" if fmt == "json_object" and "schema" in rf else fmt
+        if fmt and fake.accept_formats is not None and fmt not in fake.accept_formats and key not in fake.accept_formats:
+            msg = fake.reject_body or f"response_format type {fmt} is not supported"
+            return self._json(fake.reject_status, {"error": {"message": msg, "type": "invalid_request_error",
+                                                             "param": "response_format"}})
+        msgs = body.get("messages") or []
+        same_role = any(a.get("role") == b.get("role") for a, b in zip(msgs, msgs[1:]))
+        prompt_tokens = sum(len(str(m.get("content", ""))) for m in msgs) // 4
+        overflow = fake.context_tokens is not None and prompt_tokens + int(body.get("max_tokens") or 0) > fake.context_tokens
+        if body.get("stream") and ((fake.alternating_roles and same_role) or overflow):
+            return self._stream(body, {"content": [], "usage": None, "finish_reason": "stop"})
         sc = fake.next_scenario(raw)
         if sc.get("hang_s") and not fake.sleep(float(sc["hang_s"])):
             return
@@ -212,6 +233,10 @@ class _Handler(BaseHTTPRequestHandler):
         field = sc.get("reasoning_field", "reasoning_content")
         events += [_chunk(model, {field: t}) for t in _as_list(sc.get("reasoning", []))]
         content = _as_list(sc.get("content", ["ok"]))
+        finish = sc.get("finish_reason", "stop")
+        if sc.get("endless"):
+            limit = int(body.get("max_tokens") or MAX_EVENTS)
+            content, finish = ["word "] * min(limit, MAX_EVENTS - 10), "length"
         cut = sc.get("disconnect_after")
         for i, t in enumerate(content):
             if cut is not None and i >= int(cut):
@@ -219,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             events.append(_chunk(model, {"content": t}))
         else:
-            events.append(_chunk(model, {}, sc.get("finish_reason", "stop")))
+            events.append(_chunk(model, {}, finish))
             usage = sc.get("usage", "auto")
             if usage is not None and (body.get("stream_options") or {}).get("include_usage"):
                 events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -290,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(script, list):
         script = {"scenarios": script}
     srv = FakeLLMServer(script.get("scenarios"), default=script.get("default"),
-                        accept_formats=script.get("accept_formats"), log_path=args.log, port=args.port)
+                        accept_formats=script.get("accept_formats"), log_path=args.log, port=args.port,
+                        reject_status=script.get("reject_status", 400), reject_body=script.get("reject_body"),
+                        alternating_roles=script.get("alternating_roles", False),
+                        context_tokens=script.get("context_tokens"))
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -120,7 +120,12 @@ def test(deadline: float = typer.Option(60.0, "--deadline", help="Seconds allowe
     if best is None:
         typer.echo("no structured-output mode worked: graded explanations will fall back to offline grading")
     elif best != prof.structured_output:
-        typer.echo(f"suggest: mentor config set {prof.name}.structured_output {best}")
+        from mentor.llm.config import remember
+
+        if remember(prof, "structured_output", best):
+            typer.echo(f"structured output: set {prof.name}.structured_output = {best} (was {prof.structured_output})")
+        else:
+            typer.echo(f"suggest: mentor config set {prof.name}.structured_output {best}")
     else:
         typer.echo(f"structured output: {best} (as configured)")
 

@@ -36,6 +36,7 @@ RETRY_AFTER_CAP_S = 20.0
 CONNECT_TIMEOUT_S = 10.0
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 NO_KEY = "no-key"  # sent when the endpoint needs no key (the SDK insists on one)
+EMPTY_STREAM = "the server returned no tokens — often a chat template or context-size problem"
 
 OnDelta = Callable[[str, str], None]
 
@@ -225,12 +226,12 @@ class LLMClient:
                 t0: float, deadline_s: float) -> Reply:
         content = "".join(acc.content)
         if outcome == "end":
-            if acc.finish_reason is not None:
+            if not acc.delivered:
+                error = EMPTY_STREAM  # a 200 with nothing in it (finish_reason or not) is its own failure
+            elif acc.finish_reason is not None:
                 error = None
-            elif acc.delivered:
-                error = "the stream ended before the reply was finished (connection dropped?)"
             else:
-                error = "the stream ended without a reply"
+                error = "the stream ended before the reply was finished (connection dropped?)"
         elif outcome == "deadline":
             error = f"deadline of {deadline_s:g}s reached"
         elif outcome == "interrupted":
@@ -253,7 +254,8 @@ class LLMClient:
         return self._sdk
 
     def _request_kwargs(self, messages: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"model": self.profile.model, "messages": messages, "stream": True}
+        kwargs: dict[str, Any] = {"model": self.profile.model, "messages": messages, "stream": True,
+                                  "max_tokens": self.profile.max_tokens}  # always bounded: some models never stop
         if self.profile.stream_usage:
             kwargs["stream_options"] = {"include_usage": True}
         body = dict(extra.pop("extra_body", None) or {})
@@ -331,7 +333,17 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts
         return True
     status = getattr(exc, "status_code", None)
+    if isinstance(status, int) and status >= 500 and names_response_format(exc):
+        return False  # e.g. llama-cpp-python's 500 for json_schema: retrying cannot help, the next mode can
     return isinstance(status, int) and (status == 429 or status >= 500 or status == 408)
+
+
+def names_response_format(exc: BaseException | str | None) -> bool:
+    """Whether an error (or its text) is about the request's response_format / schema support."""
+    text = exc if isinstance(exc, str) else (str(getattr(exc, "message", "") or "") + " " + str(getattr(exc, "body", "") or "")
+                                            if exc is not None else "")
+    low = text.lower()
+    return any(k in low for k in ("response_format", "json_schema", "json_object", "response format", "grammar"))
 
 
 def _retry_after_s(exc: BaseException) -> float | None:

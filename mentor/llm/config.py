@@ -35,6 +35,7 @@ _NONE = {"", "none", "null", "unset"}
 _FLOAT_FIELDS = ("price_cache_hit", "price_cache_miss", "price_output")
 _BOOL_FIELDS = ("stream_usage", "prices_are_estimates")
 _OPT_STR_FIELDS = ("reasoning_field", "thinking_switch")
+_INT_FIELDS = {"context_tokens": (1024, 10_000_000), "max_tokens": (16, 1_000_000)}
 
 
 @dataclass
@@ -116,6 +117,24 @@ def _toml_value(v: Any) -> str:
     return f'"{s}"'
 
 
+def remember(profile: Profile, field_name: str, value: Any) -> bool:
+    """Persist one learned profile value (e.g. the structured-output mode that worked) in config.toml.
+
+    Only for profiles that come from the config file: an endpoint given by MENTOR_BASE_URL is left alone.
+    Returns whether it was written; a config file that cannot be written only costs the memory."""
+    if os.environ.get("MENTOR_BASE_URL"):
+        return False
+    try:
+        cfg = load_config()
+        if cfg.profile != profile.name and profile.name not in cfg.profiles:
+            return False
+        cfg.profiles.setdefault(profile.name, {})[field_name] = value
+        save_config(cfg)
+        return True
+    except (MentorError, OSError):
+        return False
+
+
 def profile_from_config(cfg: Config, name: str) -> Profile:
     """The named profile: a preset or a [profiles.NAME] table, with that table's overrides."""
     if name not in PRESETS and name not in cfg.profiles:
@@ -150,12 +169,21 @@ def active_profile(offline: bool = False) -> Profile | None:
         prof.model = os.environ["MENTOR_MODEL"].strip()
     if os.environ.get(ENV_KEY):
         prof.key_env = ENV_KEY
+    ctx = os.environ.get("MENTOR_CONTEXT_TOKENS", "").strip()
+    if ctx:
+        try:
+            prof.context_tokens = int(ctx)
+        except ValueError:
+            raise MentorError(f"MENTOR_CONTEXT_TOKENS must be a whole number of tokens (>= 1024), got {ctx!r}",
+                              "e.g. export MENTOR_CONTEXT_TOKENS=8192") from None
+        except Exception:
+            raise MentorError(f"MENTOR_CONTEXT_TOKENS must be at least 1024, got {ctx}", "e.g. export MENTOR_CONTEXT_TOKENS=8192") from None
     return prof
 
 
 def env_overrides() -> list[str]:
     """Names of the MENTOR_* variables currently overriding the config (values never shown)."""
-    return [n for n in ("MENTOR_BASE_URL", "MENTOR_MODEL", ENV_KEY, "MENTOR_OFFLINE") if os.environ.get(n)]
+    return [n for n in ("MENTOR_BASE_URL", "MENTOR_MODEL", ENV_KEY, "MENTOR_OFFLINE", "MENTOR_CONTEXT_TOKENS") if os.environ.get(n)]
 
 
 SETTINGS_HELP = ("profile NAME | budget_tokens N | show_reasoning true/false | NAME.FIELD VALUE "
@@ -249,6 +277,15 @@ def _parse_field(key: str, fld: str, value: str) -> Any:
         if f < 0:
             raise MentorError(f"{key} cannot be negative, got {f}", f"e.g. `mentor config set {key} 0.27`")
         return f
+    if fld in _INT_FIELDS:
+        lo, hi = _INT_FIELDS[fld]
+        try:
+            n = int(v.replace("_", ""))
+        except ValueError:
+            raise MentorError(f"{key} must be a whole number of tokens, got {value!r}", f"e.g. `mentor config set {key} 8192`") from None
+        if not lo <= n <= hi:
+            raise MentorError(f"{key} must be between {lo} and {hi}, got {n}", f"e.g. `mentor config set {key} 8192`")
+        return n
     if fld == "structured_output":
         if v not in STRUCTURED_MODES:
             raise MentorError(f"{key} must be one of {', '.join(STRUCTURED_MODES)}, got {value!r}",

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from mentor.errors import MentorError
 from mentor.llm.client import LLMClient, Reply
 from mentor.llm.profiles import STRUCTURED_MODES, Profile
-from mentor.llm.structured import instruction, parse, response_format
+from mentor.llm.structured import instruction, parse, rejected_mode, response_format, with_instruction
 
 PING = [{"role": "user", "content": "This is a connection test. Reply with the single word: ok"}]
 
@@ -41,7 +41,7 @@ class ProbeResult:
 def probe(profile: Profile, *, deadline_s: float = 60.0, structured: bool = True) -> ProbeResult:
     """Run the test calls; raises AuthError / MentorError when the endpoint cannot be used at all."""
     client = LLMClient(profile, deadline_s=deadline_s, max_retries=1, backoff_s=0.5)
-    reply = client.stream_chat(PING)
+    reply = client.stream_chat(PING, max_tokens=16)
     if reply.status == "failed":
         raise MentorError(f"{profile.name} at {profile.base_url} failed: {reply.error}",
                           "check the URL and model (`mentor config show`); is the server running?")
@@ -53,12 +53,12 @@ def probe(profile: Profile, *, deadline_s: float = 60.0, structured: bool = True
 
 
 def _try_mode(client: LLMClient, mode: str) -> str:
-    msgs = [{"role": "user", "content": 'Answer with {"ok": true}.'},
-            {"role": "user", "content": instruction(_Ping, mode)}]
+    msgs = with_instruction([{"role": "user", "content": 'Answer with {"ok": true}.'}], instruction(_Ping, mode))
     fmt = response_format(_Ping, mode)
-    reply = client.stream_chat(msgs, **({"response_format": fmt} if fmt else {}))
+    reply = client.stream_chat(msgs, max_tokens=64, **({"response_format": fmt} if fmt else {}))
     if reply.status != "complete":
-        return f"rejected (HTTP {reply.http_status})" if reply.http_status else f"failed: {reply.error}"
+        why = f"HTTP {reply.http_status}" if reply.http_status else (reply.error or "failed")
+        return f"rejected ({why})" if rejected_mode(reply) else f"failed: {why}"
     try:
         parse(reply.content, _Ping)
     except ValueError as e:

@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-StructuredMode = Literal["json_schema", "json_object", "none"]
-STRUCTURED_MODES: tuple[str, ...] = ("json_schema", "json_object", "none")
+StructuredMode = Literal["json_schema", "json_object_schema", "json_object", "none"]
+#: Best first. json_object_schema is llama-cpp-python's form: {"type": "json_object", "schema": {...}}.
+STRUCTURED_MODES: tuple[str, ...] = ("json_schema", "json_object_schema", "json_object", "none")
 
 
 class Profile(BaseModel):
@@ -31,7 +32,9 @@ class Profile(BaseModel):
     model: str = Field("", description="Model name sent with every request.")
     key_env: str | None = Field(None, description="NAME of the environment variable holding the API key (none: no key).")
     structured_output: StructuredMode = Field(
-        "json_object", description="json_schema | json_object | none (ask for a fenced ```json block).")
+        "json_object", description="json_schema | json_object_schema | json_object | none (ask for a fenced ```json block).")
+    context_tokens: int = Field(32768, ge=1024, description="The model's context window in tokens (the session keeps within it).")
+    max_tokens: int = Field(1024, ge=16, description="Upper bound on the tokens of one mentor reply (sent with every request).")
     stream_usage: bool = Field(True, description="Ask for token usage in streams (stream_options.include_usage).")
     reasoning_field: str | None = Field(
         None, description="Delta field carrying reasoning text (reasoning_content or reasoning); both are always read.")
@@ -68,19 +71,20 @@ class Profile(BaseModel):
         return (hit * hit_price + (prompt_tokens - hit) * self.price_cache_miss + completion_tokens * self.price_output) / 1e6
 
 
-def _local(name: str, url: str, model: str, structured: str, reasoning: str | None) -> dict[str, Any]:
+def _local(name: str, url: str, model: str, structured: str, reasoning: str | None, context: int) -> dict[str, Any]:
     return dict(name=name, preset=name, base_url=url, model=model, key_env=None, structured_output=structured,
+                context_tokens=context,
                 stream_usage=True, reasoning_field=reasoning, price_cache_hit=0.0, price_cache_miss=0.0,
                 price_output=0.0, prices_are_estimates=False)
 
 
-_QWEN = dict(model="qwen-plus", key_env="DASHSCOPE_API_KEY", structured_output="json_object", stream_usage=True,
+_QWEN = dict(model="qwen-plus", key_env="DASHSCOPE_API_KEY", structured_output="json_object", stream_usage=True, context_tokens=131072,
              reasoning_field="reasoning_content", thinking_switch="enable_thinking")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # DeepSeek: deepseek-chat; deepseek-reasoner streams `reasoning_content`. JSON output is json_object only.
     "deepseek": dict(name="deepseek", preset="deepseek", base_url="https://api.deepseek.com", model="deepseek-chat",
-                     key_env="DEEPSEEK_API_KEY", structured_output="json_object", stream_usage=True,
+                     key_env="DEEPSEEK_API_KEY", structured_output="json_object", stream_usage=True, context_tokens=65536,
                      reasoning_field="reasoning_content", price_cache_hit=0.07, price_cache_miss=0.27, price_output=1.10),
     # Qwen on Alibaba Cloud Model Studio (DashScope), international endpoint; qwen-plus / qwen3-max.
     "qwen": dict(name="qwen", preset="qwen", base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
@@ -90,12 +94,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                     price_cache_hit=0.022, price_cache_miss=0.11, price_output=0.28, **_QWEN),
     "openai": dict(name="openai", preset="openai", base_url="https://api.openai.com/v1", model="gpt-4o-mini",
                    key_env="OPENAI_API_KEY", structured_output="json_schema", stream_usage=True, reasoning_field=None,
+                   context_tokens=128000,
                    price_cache_hit=0.075, price_cache_miss=0.15, price_output=0.60),
-    "ollama": _local("ollama", "http://localhost:11434/v1", "qwen3:8b", "json_schema", "reasoning"),
-    "vllm": _local("vllm", "http://localhost:8000/v1", "Qwen/Qwen3-8B", "json_schema", "reasoning_content"),
-    "llamacpp": _local("llamacpp", "http://localhost:8080/v1", "default", "json_schema", "reasoning_content"),
+    # Local servers: the context is what the server was started with (Ollama: num_ctx; llama.cpp: -c), not the model's maximum.
+    "ollama": _local("ollama", "http://localhost:11434/v1", "qwen3:8b", "json_schema", "reasoning", 8192),
+    "vllm": _local("vllm", "http://localhost:8000/v1", "Qwen/Qwen3-8B", "json_schema", "reasoning_content", 32768),
+    "llamacpp": _local("llamacpp", "http://localhost:8080/v1", "default", "json_object_schema", "reasoning_content", 8192),
     # Anything else OpenAI-compatible: set base_url, model and key_env yourself. No prices known.
     "custom": dict(name="custom", preset="custom", base_url="", model="", key_env=None, structured_output="json_object",
+                   context_tokens=32768,
                    stream_usage=True, reasoning_field=None, prices_are_estimates=False),
 }
 

@@ -1,11 +1,17 @@
 """Structured output: get a reply that validates against a pydantic model, whatever the endpoint supports.
 
-Modes, tried from the profile's `structured_output` downwards when the endpoint rejects one with
-HTTP 400/422: `json_schema` (response_format with the model's JSON schema) -> `json_object`
-(response_format {"type": "json_object"}) -> `none` (ask for a fenced ```json block and extract it).
-Every mode also appends one user message with the schema and the instruction, so the prefix of
-`messages` (and the provider's prompt cache) is untouched. A reply that does not parse or validate
-gets one repair retry with the error sent back; still invalid -> MentorError.
+Modes, tried from the profile's `structured_output` downwards when the endpoint rejects one:
+`json_schema` (response_format with the model's JSON schema) -> `json_object_schema`
+(llama-cpp-python's {"type": "json_object", "schema": ...}) -> `json_object` (response_format
+{"type": "json_object"}) -> `none` (ask for a fenced ```json block and extract it). A rejection is an
+HTTP 400/422, any 4xx/5xx whose body names the response format, or an empty stream (templates and
+grammars that cannot handle the request answer with nothing). The mode that worked is remembered on
+the profile for the rest of the process.
+
+The schema instruction goes INSIDE the last user message (a copy; the caller's list is untouched):
+chat templates that require alternating roles (Gemma-family) answer two user messages in a row with an
+empty stream, so two same-role messages are never sent. A reply that does not parse or validate gets
+one repair retry with the error sent back; still invalid -> MentorError.
 """
 
 from __future__ import annotations
@@ -21,13 +27,13 @@ from mentor.errors import MentorError
 if TYPE_CHECKING:
     from mentor.llm.client import LLMClient, Reply
 
-_CHAIN = {"json_schema": ["json_schema", "json_object", "none"], "json_object": ["json_object", "none"], "none": ["none"]}
+_ORDER = ["json_schema", "json_object_schema", "json_object", "none"]
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
 
 def mode_chain(mode: str) -> list[str]:
     """The modes to try, best first, starting from the profile's mode."""
-    return list(_CHAIN.get(mode, _CHAIN["none"]))
+    return _ORDER[_ORDER.index(mode):] if mode in _ORDER else ["none"]
 
 
 def instruction(model_cls: type[BaseModel], mode: str) -> str:
@@ -44,9 +50,34 @@ def response_format(model_cls: type[BaseModel], mode: str) -> dict[str, Any] | N
     if mode == "json_schema":
         name = re.sub(r"[^A-Za-z0-9_-]", "_", model_cls.__name__)[:64] or "reply"
         return {"type": "json_schema", "json_schema": {"name": name, "schema": model_cls.model_json_schema(), "strict": False}}
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": model_cls.model_json_schema()}
     if mode == "json_object":
         return {"type": "json_object"}
     return None
+
+
+def with_instruction(messages: list[dict], text: str) -> list[dict]:
+    """`messages` with `text` appended to the last user message (or as a new user message after an assistant
+    or system one), so that roles keep alternating. The caller's dicts are not modified."""
+    msgs = [dict(m) for m in messages]
+    if msgs and msgs[-1].get("role") == "user" and isinstance(msgs[-1].get("content"), str):
+        msgs[-1]["content"] = msgs[-1]["content"].rstrip() + "\n\n" + text
+    else:
+        msgs.append({"role": "user", "content": text})
+    return msgs
+
+
+def rejected_mode(reply: "Reply") -> bool:
+    """Did the endpoint refuse this structured-output mode (so the next mode may work)?"""
+    from mentor.llm.client import EMPTY_STREAM, names_response_format
+
+    if reply.status == "complete":
+        return False
+    if reply.error == EMPTY_STREAM:
+        return True
+    status = reply.http_status
+    return status in (400, 422) or (isinstance(status, int) and status >= 400 and names_response_format(reply.error))
 
 
 def extract_json(text: str) -> Any:
@@ -80,17 +111,22 @@ def complete_json(client: "LLMClient", messages: list[dict], model_cls: type[Bas
     client.last_replies = []
     reply: Reply | None = None
     for mode in mode_chain(client.profile.structured_output):
-        msgs = list(messages) + [{"role": "user", "content": instruction(model_cls, mode)}]
+        msgs = with_instruction(messages, instruction(model_cls, mode))
         extra: dict[str, Any] = {}
         fmt = response_format(model_cls, mode)
         if fmt is not None:
             extra["response_format"] = fmt
         reply = client.stream_chat(msgs, **extra)
         client.last_replies.append(reply)
-        if reply.status != "complete" and reply.http_status in (400, 422) and fmt is not None:
-            continue  # the endpoint rejected this response_format: try the next mode
+        if rejected_mode(reply) and mode != "none":
+            continue  # the endpoint cannot do this mode: try the next one
         if reply.status != "complete":
             raise MentorError(f"the {client.profile.name} endpoint failed: {reply.error}", "run `mentor config test`")
+        if mode != client.profile.structured_output:
+            from mentor.llm.config import remember
+
+            client.profile.structured_output = mode  # for the rest of this process, and in config.toml
+            remember(client.profile, "structured_output", mode)
         try:
             return parse(reply.content, model_cls)
         except ValueError as first:

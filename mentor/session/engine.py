@@ -28,6 +28,7 @@ class SessionEngine:
         self.mode = "done"
         self.unit: Any = None
         self.step = 0
+        self.compact = False  # a compact system prompt (no reference source) for a small context window
         self.step_passed = False
         self.pending: tuple[Any, Any, bool] | None = None  # (unit, question, is_review)
         self.self_assess: dict[str, Any] | None = None

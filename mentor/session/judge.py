@@ -95,6 +95,18 @@ def verify(q: Any, answer: str, verdict: JudgeVerdict) -> tuple[list[bool], list
     return met, notes
 
 
+ECHO_WORDS = 6  # this many consecutive words of the judge's own prompt in its feedback = an echoed instruction
+
+
+def clean_feedback(feedback: str, prompt: str) -> str:
+    """The judge's feedback, or "" when it is empty, trivially short, or echoes the prompt's own text (small models
+    copy the template's placeholder: "one or two sentences for the learner, without giving away ...")."""
+    text = (feedback or "").strip()
+    if len(text.split()) < 3 or copied(text, prompt, n=ECHO_WORDS):
+        return ""
+    return text
+
+
 def judge(client: Any, q: Any, answer: str) -> tuple[Grade, dict[str, Any]]:
     """Grade an explain answer with the LLM judge; the returned record is stored as feedback."""
     from mentor.grading import screen_explanation
@@ -106,10 +118,12 @@ def judge(client: Any, q: Any, answer: str) -> tuple[Grade, dict[str, Any]]:
         return Grade("incorrect", "Your answer contains instructions for the grader; it was not graded. Explain the idea itself."), {"injection": True}
     if copied(answer, q.prompt + "\n" + "\n".join(q.rubric) + "\n" + q.reference_answer):
         return Grade("incorrect", "Your answer copies the rubric or the model answer; it was not graded. Use your own words."), {"copied": True}
-    verdict = client.complete_json(judge_messages(q, answer), JudgeVerdict)
+    messages = judge_messages(q, answer)
+    verdict = client.complete_json(messages, JudgeVerdict)
     met, notes = verify(q, answer, verdict)
-    record = {"met": met, "rejected": notes, "feedback": verdict.feedback}
+    feedback = clean_feedback(verdict.feedback, messages[0]["content"])
+    record = {"met": met, "rejected": notes, "feedback": verdict.feedback, "feedback_discarded": feedback != verdict.feedback.strip()}
     if all(met):
-        return Grade("correct", verdict.feedback or "every criterion met"), record
+        return Grade("correct", feedback or f"every criterion met ({len(met)}/{len(met)})"), record
     missed = [c for c, ok in zip(q.rubric, met) if not ok]
-    return Grade("incorrect", (verdict.feedback + " " if verdict.feedback else "") + "Not yet shown: " + "; ".join(missed)), record
+    return Grade("incorrect", (feedback + " " if feedback else f"{sum(met)}/{len(met)} criteria shown. ") + "Not yet shown: " + "; ".join(missed)), record

@@ -41,7 +41,7 @@ def open_session(e: Any) -> None:
     from mentor.mastery import current_unit
     from mentor.progress import refresh
     from mentor.reviews import due_reviews, ensure_cards
-    from mentor.session.channel import MentorChannel
+    from mentor.session.channel import MentorChannel, budget_for, estimate_tokens
     from mentor.session.prompting import system_prompt
 
     e.snap = refresh(e.db, e.course)
@@ -53,6 +53,9 @@ def open_session(e: Any) -> None:
     e.session_id = _create_row(e)
     online = e.client is not None and e.unit is not None
     system = system_prompt(e.ws, e.unit, e.persona, e.machine) if online else ""
+    e.compact = online and estimate_tokens([{"role": "system", "content": system}]) > 0.5 * budget_for(e.client.profile)
+    if e.compact:  # small context window (e.g. a local 8K server): keep the answer key, drop the reference source
+        system = system_prompt(e.ws, e.unit, e.persona, e.machine, compact=True)
     e.channel = MentorChannel(e.db, e.session_id, e.client if online else None, e.persona, system, e.emit)
     plan = [f"**Today: {e.minutes} minutes.**"]
     plan.append(f"Last time: {last}" if last else "This is your first session.")
@@ -122,6 +125,10 @@ def advance_unit(e: Any) -> None:
     else:
         e.unit = e.course.units[cur]
         e.emit("info", f"Next unit: {e.unit.id} — {e.unit.title}.")
+        if e.channel is not None and (e.channel.online or e.channel.parked is not None):
+            from mentor.session.prompting import system_prompt
+
+            e.channel.new_segment(system_prompt(e.ws, e.unit, e.persona, e.machine, compact=e.compact))
     e.step = _resume_step(e, e.unit)
     next_item(e)
 
@@ -157,6 +164,7 @@ def talk(e: Any, text: str, note: str | None = None) -> None:
     from mentor.session.guard import solution_leak
     from mentor.session.prompting import context_block
 
+    e.channel.maybe_reconnect()
     if not e.channel.online:
         e.channel.say(text, "")
         e.emit("info", "The mentor is offline. Use the lesson (/show), hints (/hint) and /check; connect a provider with `mentor config`.")
@@ -183,11 +191,17 @@ def wrap_up(e: Any, reason: str) -> None:
     if e.channel and e.channel.online and len(e.channel.history) > 1 and unit is not None:
         req = render("summary", unit_id=unit.id, unit_title=unit.title, steps_done=str(e.events["steps"]),
                      checks=str(e.events["checks"]), answers=f"{e.events['correct']}/{e.events['answers']} correct")
-        text = e.channel.side_request(e.channel.history + [{"role": "user", "content": req}])
-        if text:
-            summary, _, tail = text.partition("NEXT:")
-            summary = summary.replace("SUMMARY:", "").strip() or summary
-            nxt = tail.strip() or nxt
+        from mentor.session.generated import parse_summary
+
+        got = None
+        for _ in range(2):  # one retry; then the built-in summary, said plainly
+            got = parse_summary(e.channel.side_request(e.channel.history + [{"role": "user", "content": req}]))
+            if got is not None or not e.channel.online:
+                break
+        if got is not None:
+            summary, nxt = got.summary, got.next_step
+        else:
+            e.emit("info", "The mentor's summary was not usable (no SUMMARY/NEXT, or too long): kept the built-in one.")
     with Session(e.db) as s:
         row = s.get(SessionRow, e.session_id)
         if row is not None:

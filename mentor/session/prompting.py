@@ -77,7 +77,7 @@ def _visible_questions(unit: Any) -> str:
     return "\n".join(lines)
 
 
-def unit_context(unit: Any, *, learner_visible: bool = False) -> str:
+def unit_context(unit: Any, *, learner_visible: bool = False, compact: bool = False) -> str:
     """The unit for the mentor. learner_visible=True (bring-your-own-chat, pasted by the learner) leaves out the
     answer key, the hint ladder and the reference implementation: only what the learner may see travels."""
     steps = "\n".join(f"{i + 1}. {s.title}: {s.body.strip()}\n   Micro-question ({s.question.id}): {s.question.prompt.strip()}"
@@ -92,18 +92,21 @@ def unit_context(unit: Any, *, learner_visible: bool = False) -> str:
     if learner_visible:
         return text.rstrip() + "\n\n## The unit's questions (graded by the tool; no answer key here)\n" + _visible_questions(unit) + "\n"
     ref = reference_root() / "reference_impl" / f"{unit.exercise.module}.py"
-    secrets = render("unit_secrets", answers=_answer_key(unit),
-                     reference_source=ref.read_text(encoding="utf-8") if ref.is_file() else "(not available)")
+    source = ref.read_text(encoding="utf-8") if ref.is_file() else "(not available)"
+    if compact:  # a small context window: the answer key stays, the reference source goes
+        source = "# (omitted to fit the model's context window; the facts and hidden answers above are the ground truth)"
+    secrets = render("unit_secrets", answers=_answer_key(unit), reference_source=source)
     return text.rstrip() + "\n\n" + secrets
 
 
-def system_prompt(ws: Any, unit: Any, persona: Persona, machine: Any | None = None, *, learner_visible: bool = False) -> str:
+def system_prompt(ws: Any, unit: Any, persona: Persona, machine: Any | None = None, *, learner_visible: bool = False,
+                  compact: bool = False) -> str:
     from mentor.session.templates import fill
 
     persona_text = fill(persona.text, {"mentor_name": persona.name.replace("-", " ").title() if persona.name != "default" else "Mentor"}, f"persona {persona.name}")
     rules = render("rules", exercise_symbols=", ".join(s.name for s in unit.exercise.symbols))
     return render("system", persona=persona_text.strip(), rules=rules.strip(), learner_profile=learner_profile(ws),
-                  hardware=hardware_text(machine), unit_context=unit_context(unit, learner_visible=learner_visible).strip())
+                  hardware=hardware_text(machine), unit_context=unit_context(unit, learner_visible=learner_visible, compact=compact).strip())
 
 
 def context_block(*, minutes_left: float, unit: Any, step: int | None, check: Any | None = None,

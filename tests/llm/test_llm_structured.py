@@ -40,21 +40,24 @@ def test_json_schema_mode_sends_the_schema(fake_server):
     rf = srv.chat_requests[0]["response_format"]
     assert rf["type"] == "json_schema" and rf["json_schema"]["schema"]["properties"]["score"]["type"] == "integer"
     sent = srv.chat_requests[0]["messages"]
-    assert sent[:2] == MSG and sent[-1]["role"] == "user"  # prefix untouched, instruction appended
+    assert sent[0] == MSG[0] and len(sent) == 2  # the instruction goes inside the last user message (roles alternate)
+    assert sent[1]["content"].startswith(MSG[1]["content"]) and "Schema:" in sent[1]["content"]
+    assert MSG[1]["content"] == "Grade: 2+2=4"  # the caller's messages are not modified
 
 
 def test_json_schema_rejected_falls_back_to_json_object(fake_server):
     srv = fake_server([{"content": [GOOD]}], accept_formats=["json_object"])
     client = make(srv, "json_schema")
     v = client.complete_json(MSG, Verdict)
-    assert v.quote == "2+2=4" and formats(srv) == ["json_schema", "json_object"]
+    assert v.quote == "2+2=4" and formats(srv) == ["json_schema", "json_object"]  # json_object+schema counts as json_object
     assert [r.status for r in client.last_replies] == ["failed", "complete"]
+    assert client.profile.structured_output == "json_object_schema"  # what worked is remembered
 
 
 def test_no_response_format_falls_back_to_fenced_block(fake_server):
     srv = fake_server([{"content": ["Here you go:\n```json\n", GOOD, "\n```\nHope that helps."]}], accept_formats=[])
     v = make(srv, "json_schema").complete_json(MSG, Verdict)
-    assert v.score == 3 and formats(srv) == ["json_schema", "json_object", None]
+    assert v.score == 3 and formats(srv) == ["json_schema", "json_object", "json_object", None]
     assert "```json" in srv.chat_requests[-1]["messages"][-1]["content"]
 
 
@@ -98,6 +101,7 @@ def test_extract_json_variants():
 
 
 def test_mode_chain():
-    assert mode_chain("json_schema") == ["json_schema", "json_object", "none"]
+    assert mode_chain("json_schema") == ["json_schema", "json_object_schema", "json_object", "none"]
+    assert mode_chain("json_object_schema") == ["json_object_schema", "json_object", "none"]
     assert mode_chain("json_object") == ["json_object", "none"]
     assert mode_chain("none") == ["none"]
