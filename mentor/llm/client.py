@@ -21,6 +21,7 @@ status, not an exception); only a rejected or missing API key raises (`AuthError
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class Reply:
     reasoning_field: str | None = None  # which delta field carried reasoning, if any
     http_status: int | None = None  # status of the last HTTP error, if any
     first_delta_s: float | None = None  # time to the first content/reasoning delta
+    error_detail: str | None = None  # the server's whole error body (error is its one-line summary)
 
 
 @dataclass
@@ -143,7 +145,7 @@ class LLMClient:
         t0 = time.monotonic()
         deadline_at = t0 + deadline_s
         acc = _Acc()
-        attempts, error, http_status, outcome = 0, None, None, "error"
+        attempts, error, http_status, outcome, detail = 0, None, None, "error", None
         while True:
             attempts += 1
             outcome, exc = self._attempt(sdk, kwargs, acc, on_delta, t0, deadline_at)
@@ -153,6 +155,7 @@ class LLMClient:
             if http_status in (401, 403):
                 raise self._auth_error(http_status, exc)
             error = self._describe(exc)
+            detail = _error_text(exc)
             if acc.delivered or attempts > self.max_retries or not _retryable(exc):
                 break
             wait = self._wait_s(exc, attempts)
@@ -164,7 +167,9 @@ class LLMClient:
             except KeyboardInterrupt:
                 outcome = "interrupted"
                 break
-        return self._finish(acc, outcome, error, http_status, attempts, t0, deadline_s)
+        reply = self._finish(acc, outcome, error, http_status, attempts, t0, deadline_s)
+        reply.error_detail = self._redact(detail) if detail and reply.error else None
+        return reply
 
     def complete_json(self, messages: list[dict], model_cls: type[BaseModel]) -> BaseModel:
         """Structured output validated by `model_cls`; see mentor/llm/structured.py."""
@@ -280,7 +285,7 @@ class LLMClient:
 
     def _describe(self, exc: BaseException) -> str:
         status = getattr(exc, "status_code", None)
-        msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        msg = summarise_error(_error_text(exc))
         if isinstance(exc, openai.APITimeoutError):
             return "the endpoint did not answer in time"
         if isinstance(exc, openai.APIConnectionError):
@@ -336,6 +341,28 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(status, int) and status >= 500 and names_response_format(exc):
         return False  # e.g. llama-cpp-python's 500 for json_schema: retrying cannot help, the next mode can
     return isinstance(status, int) and (status == 429 or status >= 500 or status == 408)
+
+
+def _error_text(exc: BaseException) -> str:
+    """The server's own error message (the SDK keeps the parsed `error` object in .body), else the exception's."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+
+def summarise_error(text: str, limit: int = 240) -> str:
+    """One line for the screen from a server's error body: a Python traceback becomes its exception line.
+    (The full body stays in the exception and the session's log.)"""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    if any(ln.startswith("Traceback (most recent call last)") for ln in lines):
+        exc_lines = [ln for ln in lines if re.match(r"^[\w.]+(Error|Exception|Exit)\b.*:", ln)]
+        pick = exc_lines[-1] if exc_lines else lines[-1]
+    else:
+        pick = lines[0]
+    return pick if len(pick) <= limit else pick[: limit - 1] + "…"
 
 
 def names_response_format(exc: BaseException | str | None) -> bool:

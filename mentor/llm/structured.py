@@ -77,7 +77,8 @@ def rejected_mode(reply: "Reply") -> bool:
     if reply.error == EMPTY_STREAM:
         return True
     status = reply.http_status
-    return status in (400, 422) or (isinstance(status, int) and status >= 400 and names_response_format(reply.error))
+    return status in (400, 422) or (isinstance(status, int) and status >= 400
+                                    and names_response_format(reply.error_detail or reply.error))
 
 
 def extract_json(text: str) -> Any:

@@ -197,6 +197,8 @@ class MentorChannel:
             self.emit("warn", "reply interrupted (your message is saved)")
             return None
         if reply.status == "failed" or (reply.status == "partial" and not reply.content):
+            self._store("tool", json.dumps({"event": "provider_error", "http_status": reply.http_status,
+                                            "error": reply.error_detail or reply.error}), status="error")  # the whole text, for `mentor log`
             return self._failed(self._why(reply))
         self.failures = 0
         if self._reconnecting:

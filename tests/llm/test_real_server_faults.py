@@ -184,7 +184,7 @@ def test_offline_after_failures_then_back_when_the_server_returns(tmp_path, fake
     assert any(k == "info" and "back online" in t for k, t in events)
     con = sqlite3.connect(tmp_path / ".mentor" / "progress.db")
     kinds = [json.loads(c)["event"] for (c,) in con.execute("SELECT content FROM message WHERE role = 'tool'")]
-    assert kinds == ["went_offline", "back_online"]
+    assert [k for k in kinds if k != "provider_error"] == ["went_offline", "back_online"]
 
 
 # --------------------------------------------------------------------------- generated text is checked
@@ -230,3 +230,16 @@ def test_unreported_usage_is_unknown_in_status_and_failed_calls_are_not_replies(
     assert week["replies"] == 1 and week["prompt_tokens"] is None and week["cost_usd"] is None
     r = run_mentor("status", cwd=workspace)
     assert "1 replies, unknown prompt tokens" in " ".join(r.stdout.split())
+
+
+def test_a_traceback_body_is_one_line_on_screen_and_whole_in_the_log(tmp_path, fake_server):
+    srv = fake_server([{"status": 500, "error": LLAMA_CPP_500}] * 2)
+    events: list = []
+    ch, _ = _channel(tmp_path, srv, 32768, events)
+    ch.client.max_retries = 0
+    assert ch.say("hi", "") is None
+    warn = [t for k, t in events if k == "warn"][0]
+    assert "Traceback" not in warn and "ValueError: response_format type json_schema" in warn and "\n" not in warn
+    con = sqlite3.connect(tmp_path / ".mentor" / "progress.db")
+    logged = [json.loads(c) for (c,) in con.execute("SELECT content FROM message WHERE role = 'tool'")]
+    assert logged[0]["event"] == "provider_error" and "Traceback (most recent call last)" in logged[0]["error"]
