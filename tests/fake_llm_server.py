@@ -153,7 +153,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         fake = self.server.fake
         fake.record({"method": "GET", "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}, "body": None})
-        if self.path.rstrip("/").endswith("/models"):
+        if self.path.rstrip("/").endswith("/props") and fake.context_tokens:  # llama.cpp's server reports n_ctx here
+            self._json(200, {"default_generation_settings": {"n_ctx": fake.context_tokens}})
+        elif self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "fake"}]})
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})

@@ -112,6 +112,7 @@ def test(deadline: float = typer.Option(60.0, "--deadline", help="Seconds allowe
         typer.echo("streaming usage: no (token counts and costs will show as unknown)"
                    + ("" if prof.stream_usage else f"; enable with `mentor config set {prof.name}.stream_usage true`"))
     typer.echo(f"reasoning field: {r.reasoning_field or 'none seen'}")
+    _report_context(prof, res)
     if quick:
         return
     for mode, verdict in res.modes.items():
@@ -128,6 +129,23 @@ def test(deadline: float = typer.Option(60.0, "--deadline", help="Seconds allowe
             typer.echo(f"suggest: mentor config set {prof.name}.structured_output {best}")
     else:
         typer.echo(f"structured output: {best} (as configured)")
+
+
+def _report_context(prof: object, res: object) -> None:
+    from mentor.llm.config import remember
+
+    n, source = getattr(res, "context_tokens"), getattr(res, "context_source")
+    have = getattr(prof, "context_tokens")
+    if n is None:
+        typer.echo(f"context window: not reported by the server; assuming {have} tokens "
+                   f"(set the real size: `mentor config set {getattr(prof, 'name')}.context_tokens N`)")
+    elif n != have and remember(prof, "context_tokens", n):  # type: ignore[arg-type]
+        typer.echo(f"context window: {n} tokens ({source}); set {getattr(prof, 'name')}.context_tokens = {n} (was {have})")
+    else:
+        typer.echo(f"context window: {n} tokens ({source})" + ("" if n == have else f"; the profile says {have}"))
+    if (n or have) < 16384:
+        typer.echo("  note: below 16K tokens the session uses a compact system prompt and trims old turns; "
+                   "16K-32K is recommended (README: local servers)")
 
 
 def _prices(p: object) -> str:

@@ -28,6 +28,8 @@ class ProbeResult:
     profile: Profile
     reply: Reply
     modes: dict[str, str] = field(default_factory=dict)  # mode -> "ok" | why not
+    context_tokens: int | None = None  # the context window the server reports, when it reports one
+    context_source: str = ""
 
     @property
     def usage_in_stream(self) -> bool:
@@ -46,6 +48,7 @@ def probe(profile: Profile, *, deadline_s: float = 60.0, structured: bool = True
         raise MentorError(f"{profile.name} at {profile.base_url} failed: {reply.error}",
                           "check the URL and model (`mentor config show`); is the server running?")
     result = ProbeResult(profile=profile, reply=reply)
+    result.context_tokens, result.context_source = server_context(profile)
     if structured:
         for mode in STRUCTURED_MODES:
             result.modes[mode] = _try_mode(client, mode)
@@ -64,3 +67,41 @@ def _try_mode(client: LLMClient, mode: str) -> str:
     except ValueError as e:
         return f"invalid reply: {str(e)[:80]}"
     return "ok"
+
+
+def server_context(profile: Profile, timeout_s: float = 5.0) -> tuple[int | None, str]:
+    """The context window the server itself reports (best effort, no tokens spent): llama.cpp's /props
+    (n_ctx), vLLM's /v1/models (max_model_len), Ollama's /api/show (num_ctx when the model sets it)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    base = profile.base_url.rstrip("/")
+    root = base[:-3] if base.endswith("/v1") else base
+    headers = {"Authorization": f"Bearer {profile.api_key()}"} if profile.api_key() else {}
+
+    def get(url: str, method: str = "GET", body: dict | None = None) -> dict | None:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={**headers, **({"Content-Type": "application/json"} if data else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout_s) as r:  # noqa: S310 (the user's own endpoint)
+                return json.loads(r.read().decode("utf-8", "replace")) if r.status == 200 else None
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    props = get(f"{root}/props")
+    n = ((props or {}).get("default_generation_settings") or {}).get("n_ctx") if isinstance(props, dict) else None
+    if isinstance(n, int) and n > 0:
+        return n, "the server's /props (n_ctx)"
+    models = get(f"{base}/models")
+    for m in (models or {}).get("data", []) if isinstance(models, dict) else []:
+        if isinstance(m, dict) and m.get("id") == profile.model and isinstance(m.get("max_model_len"), int):
+            return m["max_model_len"], "the server's /models (max_model_len)"
+    show = get(f"{root}/api/show", "POST", {"model": profile.model})
+    params = (show or {}).get("parameters", "") if isinstance(show, dict) else ""
+    for line in str(params).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == "num_ctx" and parts[1].isdigit():
+            return int(parts[1]), "Ollama's model parameters (num_ctx)"
+    return None, ""

@@ -195,3 +195,23 @@ def test_fake_server_runs_as_a_separate_process(tmp_path):
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_cli_config_test_learns_the_mode_and_the_context_of_a_llama_cpp_server(cli, fake_server, llm_env):
+    body = "Traceback (most recent call last):\nValueError: response_format json_schema is not supported"
+    srv = fake_server(default={"content": ['{"ok": true}']}, accept_formats=["json_object+schema", "json_object"],
+                      reject_status=500, reject_body=body, context_tokens=6000)
+    cfg = load_config()
+    set_value(cfg, "llamacpp.base_url", srv.base_url)
+    set_value(cfg, "llamacpp.structured_output", "json_schema")  # what an older config (or a guess) says
+    set_value(cfg, "profile", "llamacpp")
+    save_config(cfg)
+    r = cli("config", "test", "--deadline", "10")
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    assert "json_schema: rejected (HTTP 500)" in out and "json_object_schema: ok" in out
+    assert "context window: 6000 tokens" in out and "compact system prompt" in out
+    saved = load_config().profiles["llamacpp"]
+    assert saved["context_tokens"] == 6000 and saved["structured_output"] == "json_object_schema"
+    assert all("max_tokens" in b for b in srv.chat_requests)
+    assert all(a["role"] != b["role"] for req in srv.chat_requests for a, b in zip(req["messages"], req["messages"][1:]))
