@@ -204,7 +204,8 @@ class SessionEngine:
         self.events["correct"] += ok and rec.counts
         self.emit("ok" if ok else "bad", g.feedback, {"explanation": q.explanation.strip() if ok else ""})
         if not ok and rec.revealed:
-            self.emit("info", ("" if q.kind == "explain" else f"The answer: {answer_text(q)}\n") + q.explanation.strip())
+            shown = "" if grader == "self" else ("A model answer: " if q.kind == "explain" else "The answer: ") + answer_text(q) + "\n"
+            self.emit("info", shown + q.explanation.strip())  # self-assessment showed the model answer already
         elif not ok and rec.tries_left and self.mode != "step":
             self.emit("info", f"{rec.tries_left} more {'try' if rec.tries_left == 1 else 'tries'} before the answer is shown.")
         note = revealed_note(rec)
