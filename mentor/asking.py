@@ -54,46 +54,59 @@ def _self_assess(q: Any) -> list[bool] | None:
 
 
 def _ask_one(engine: Any, unit: Any, q: Any, given: str | None, is_review: bool = False) -> bool | None:
-    """Ask, grade, record. True/False = correct or not; None = input ended."""
-    from mentor.grading import grade, self_assessment
+    """Ask, grade, record. True/False = right and counted, or not; None = input ended."""
+    from rich.text import Text
+
+    from mentor.grading import answer_text, grade, option_order, self_assessment
     from mentor.lesson import question_markdown
-    from mentor.progress import record_answer
+    from mentor.progress import record_answer, record_graded, revealed_note, standing
     from mentor.render import console, markdown
 
-    console.rule(f"[bold]{unit.id} · {q.id}[/bold] ({q.kind})")
-    markdown(question_markdown(q))
+    order = option_order(unit.id, q.id, standing(engine, unit.id, q.id).attempts, len(q.options)) if q.kind == "choice" else None
+    console.rule(Text(f"{unit.id} · {q.id} ({q.kind})", style="bold"))
+    markdown(question_markdown(q, order))
     while True:
         ans = given if given is not None else _read("> ", multiline=q.kind in ("explain", "predict"))
         if ans is None:
             return None
-        g = grade(q, ans)
+        g = grade(q, ans, order)
         if g.verdict != "refused":
             break
-        record_answer(engine, unit.id, q.id, ans, "refused", "auto", g.feedback, is_review=is_review)
-        console.print(f"[yellow]{g.feedback}[/yellow]")
+        record_answer(engine, unit.id, q.id, ans, "refused", "auto", g.feedback, is_review=is_review, option_order=order)
+        console.print(Text(g.feedback, style="yellow"))
         if given is not None:
             return False
     if g.verdict == "needs_self_assessment":
         met = _self_assess(q)
         if met is None:
-            record_answer(engine, unit.id, q.id, ans, "pending", "self", "input ended before self-assessment", is_review=is_review)
+            record_graded(engine, unit, q, ans, "pending", "self", "input ended before self-assessment", is_review=is_review)
             return None
         g = self_assessment(q, met)
         grader = "self"
     else:
         grader = "auto"
-    record_answer(engine, unit.id, q.id, ans, g.verdict, grader, g.feedback, is_review=is_review)
+    rec = record_graded(engine, unit, q, ans, g.verdict, grader, g.feedback, is_review=is_review,
+                        option_order=order, chosen=g.chosen)
     ok = g.verdict in ("correct", "self_correct")
-    console.print(("[bold green]✓ " if ok else "[bold red]✗ ") + g.feedback + ("[/bold green]" if ok else "[/bold red]"))
-    if q.explanation:
-        console.print(f"[dim]{q.explanation.strip()}[/dim]")
-    return ok
+    console.print(Text(("✓ " if ok else "✗ ") + g.feedback, style="bold green" if ok else "bold red"))
+    if not ok and rec.tries_left and not rec.revealed:
+        console.print(Text(f"{rec.tries_left} more {'try' if rec.tries_left == 1 else 'tries'} before the answer is shown.", style="yellow"))
+    if not ok and rec.revealed and q.kind != "explain":
+        console.print(Text("The answer: ", style="bold") + Text(answer_text(q)))
+    if q.explanation and (ok or rec.revealed or rec.waiting):
+        console.print(Text(q.explanation.strip(), style="dim"))
+    note = revealed_note(rec)
+    if note:
+        console.print(Text(note, style="yellow"))
+    return ok and rec.counts
 
 
 def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, given: str | None = None,
                   include_answered: bool = False, include_steps: bool = False) -> None:
+    from rich.text import Text
+
     from mentor.checking import sync_stubs
-    from mentor.progress import refresh
+    from mentor.progress import refresh, waiting
     from mentor.render import console
 
     if given is not None and only is None:
@@ -104,7 +117,12 @@ def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, give
     qs = _select(unit, only, include_steps)
     if not include_answered and only is None and done:
         qs = [q for q in qs if q.id not in done.correct]
-    if not qs:
+    later = waiting(engine, unit.id, done) if only is None else {}
+    if later:
+        qs = [q for q in qs if q.id not in later]
+        console.print(Text("Not asked now (the answer was shown): " + ", ".join(f"{q} comes back in a review on {d[:10]}"
+                                                                                 for q, d in later.items()), style="dim"))
+    if not qs and not later:
         console.print(f"All questions of '{unit.id}' are answered correctly. (--all asks them again)")
     right = 0
     for q in qs:
@@ -154,7 +172,8 @@ def regrade(ws: Any, course: Any, unit: Any) -> None:
     client = LLMClient(prof)
     for qid, row in latest.items():
         g, record = judge(client, unit.question(qid), row.answer)
-        record_answer(engine, unit.id, qid, row.answer, g.verdict, "llm", json.dumps(record) if record else g.feedback)
+        record_answer(engine, unit.id, qid, row.answer, g.verdict, "llm", json.dumps(record) if record else g.feedback,
+                      counts=bool(row.counts))  # written before the model answer was shown: it counts if that one did
         ok = g.verdict == "correct"
         console.print(("[green]✓[/green] " if ok else "[red]✗[/red] ") + f"{qid}: {g.feedback}")
     st = refresh(engine, course).states[unit.id]

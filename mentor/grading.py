@@ -12,16 +12,49 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PASSIVE = re.compile(
-    r"^\s*(ok(ay)?|k|yes|yeah|yep|sure|got it|i get it|i understand|understood|makes sense|that makes sense|"
-    r"clear|cool|fine|right|correct|true|thanks?|thank you|i know|obviously|idk|i don'?t know|no idea|\?+|\.+)\W*$",
-    re.IGNORECASE)
+ACK = (r"ok(ay)?|yes|yeah|yep|sure|got it|i get it|i see|i understand|understood|makes sense|that makes sense|"
+       r"clear|cool|fine|thanks?|thank you|i know|obviously|idk|i don'?t know|no idea")
+# Refused wherever an answer is expected (every kind; not an attempt). "True" is a real predict output, "k" a short answer.
+PASSIVE_ANY = re.compile(rf"^\s*(({ACK})[\s.,!?]*|[\s.?]*)$", re.IGNORECASE)
+PASSIVE = re.compile(rf"^\s*({ACK}|k|right|correct|true|\?+|\.+)\W*$", re.IGNORECASE)  # explanations: these too
+NUDGE = "Saying you get it is not evidence. Reason it through and give your actual answer (it was not counted as a try)."
+# Wrong answers allowed before the answer is shown (then it no longer counts: the question comes back in a review).
+# A choice gets one: a second pick is elimination. A review, or a question back after a reveal, gets one too.
+MAX_TRIES = {"choice": 1, "numeric": 2, "short": 2, "predict": 2, "explain": 2}
 
 
 @dataclass
 class Grade:
     verdict: str  # correct | incorrect | refused | needs_self_assessment
     feedback: str
+    chosen: str | None = None  # choice: the text of the option picked
+
+
+def option_order(unit_id: str, qid: str, attempt: int, n: int) -> list[int]:
+    """The order a choice question's options are shown in at this attempt (original 0-based indices).
+
+    Deterministic per (unit, question, attempt number), so a test can reproduce it; a new attempt
+    gets a new order, so answering by letter A, B, C, D in turn is no strategy."""
+    import hashlib
+    import random
+
+    seed = int.from_bytes(hashlib.sha256(f"{unit_id}/{qid}/{attempt}".encode()).digest()[:8], "big")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return order
+
+
+def answer_text(q: Any) -> str:
+    """The correct answer as shown when it is revealed."""
+    if q.kind == "numeric":
+        return f"{q.answer:.10g}" + (f" {q.unit}" if q.unit else "")
+    if q.kind == "choice":
+        return q.options[q.answer]
+    if q.kind == "short":
+        return q.answers[0] if q.answers else f"(matching {q.regex})"
+    if q.kind == "predict":
+        return q.answer.strip()
+    return q.reference_answer.strip()
 
 
 def normalise(text: str) -> str:
@@ -56,24 +89,28 @@ def _numeric(q: Any, answer: str) -> Grade:
     tol = max(q.tolerance, q.rel_tolerance * abs(q.answer))
     if abs(v - q.answer) <= tol + 1e-12 * max(1.0, abs(q.answer)):
         return Grade("correct", "correct")
-    direction = "too high" if v > q.answer else "too low"
-    return Grade("incorrect", f"not quite: {v:g} is {direction}")
+    return Grade("incorrect", f"{v:g} is not correct")  # no direction or closeness: that would allow a search
 
 
-def _choice(q: Any, answer: str) -> Grade:
+def _choice(q: Any, answer: str, order: list[int] | None = None) -> Grade:
+    """By letter (or number) of the order shown, or by the option's text."""
+    order = order or list(range(len(q.options)))
     a = answer.strip()
-    idx: int | None = None
-    if len(a) == 1 and a.isalpha():
-        idx = ord(a.upper()) - ord("A")
+    pos: int | None = None
+    by_text = [k for k, i in enumerate(order) if normalise(q.options[i]) == normalise(a)]
+    if by_text:
+        pos = by_text[0]
+    elif len(a) == 1 and a.isalpha():
+        pos = ord(a.upper()) - ord("A")
     elif a.isdigit():
-        idx = int(a) - 1
-    else:
-        matches = [i for i, o in enumerate(q.options) if normalise(o) == normalise(a)]
-        idx = matches[0] if matches else None
-    if idx is None or not 0 <= idx < len(q.options):
-        letters = ", ".join(chr(65 + i) for i in range(len(q.options)))
-        return Grade("refused", f"answer with one of the letters {letters}")
-    return Grade("correct", "correct") if idx == q.answer else Grade("incorrect", f"{chr(65 + idx)} is not it")
+        pos = int(a) - 1
+    if pos is None or not 0 <= pos < len(order):
+        letters = ", ".join(chr(65 + i) for i in range(len(order)))
+        return Grade("refused", f"answer with one of the letters {letters} (or the option's text)")
+    chosen = q.options[order[pos]]
+    if order[pos] == q.answer:
+        return Grade("correct", "correct", chosen)
+    return Grade("incorrect", f"{chr(65 + pos)} ({chosen}) is not correct", chosen)
 
 
 def _short(q: Any, answer: str) -> Grade:
@@ -94,7 +131,7 @@ def _predict(q: Any, answer: str) -> Grade:
         return Grade("refused", "type what you think the code prints")
     if norm(answer) == norm(q.answer):
         return Grade("correct", "correct")
-    return Grade("incorrect", f"the snippet prints:\n{q.answer.strip()}")
+    return Grade("incorrect", "that is not what the snippet prints")  # the output is shown only when revealed
 
 
 def screen_explanation(q: Any, answer: str) -> Grade | None:
@@ -107,12 +144,17 @@ def screen_explanation(q: Any, answer: str) -> Grade | None:
     return None
 
 
-def grade(q: Any, answer: str) -> Grade:
-    """Grade an auto-gradable answer; for `explain`, screen it and ask for self-assessment."""
+def grade(q: Any, answer: str, order: list[int] | None = None) -> Grade:
+    """Grade an auto-gradable answer; for `explain`, screen it and ask for self-assessment.
+
+    A passive acknowledgement ("ok", "got it", an empty line) is refused for every kind. `order` is
+    the order a choice question's options were shown in (see option_order)."""
+    if q.kind != "explain" and PASSIVE_ANY.match(answer):
+        return Grade("refused", NUDGE)
     if q.kind == "numeric":
         return _numeric(q, answer)
     if q.kind == "choice":
-        return _choice(q, answer)
+        return _choice(q, answer, order)
     if q.kind == "short":
         return _short(q, answer)
     if q.kind == "predict":

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
-def question_markdown(q: Any) -> str:
+def question_markdown(q: Any, order: list[int] | None = None) -> str:
+    """`order`: the shuffled order of a choice question's options at this attempt (grading.option_order)."""
     lines = [q.prompt.strip()]
     if q.kind == "predict":
         lines += ["", "```python", q.code.rstrip(), "```", "", "*Predict the output before you run anything.*"]
     elif q.kind == "choice":
-        lines += [""] + [f"- **{chr(65 + i)}**. {o}" for i, o in enumerate(q.options)]
+        lines += [""] + [f"- **{chr(65 + k)}**. {q.options[i]}" for k, i in enumerate(order or range(len(q.options)))]
     elif q.kind == "numeric" and q.unit:
         lines += ["", f"*(answer in {q.unit})*"]
     elif q.kind == "explain":
@@ -29,10 +30,10 @@ def exercise_markdown(unit: Any) -> str:
     return "\n".join(lines)
 
 
-def step_markdown(unit: Any, i: int) -> str:
+def step_markdown(unit: Any, i: int, order: list[int] | None = None) -> str:
     s = unit.steps[i]
     return (f"## Step {i + 1}/{len(unit.steps)}: {s.title}\n\n{s.body.strip()}\n\n"
-            f"**Check yourself** (`{s.question.id}`)\n\n{question_markdown(s.question)}")
+            f"**Check yourself** (`{s.question.id}`)\n\n{question_markdown(s.question, order)}")
 
 
 def unit_markdown(unit: Any, step: int | None = None) -> str:

@@ -2,8 +2,9 @@
 
 locked      a prerequisite is not proficient yet (evidence is still recorded and counts later)
 available   prerequisites proficient; not yet proven
-proficient  the hidden tests passed and every unit question has a correct answer
-            (auto-graded; `explain` by the judge or self-assessed against the rubric)
+proficient  the hidden tests passed and every unit question has a correct answer that counts
+            (auto-graded; `explain` by the judge or self-assessed against the rubric); an answer
+            given after the answer was shown, or after the tries ran out, does not count
 mastered    proficient, and a review answered correctly on a later day than proficiency
 """
 
@@ -23,6 +24,8 @@ class Evidence:
     review_days: set[str] = field(default_factory=set)  # ISO dates with a correct review
     attempts: int = 0
     last_status: str | None = None
+    revealed: dict[str, str] = field(default_factory=dict)  # question id -> when its answer was shown; it comes back
+    passed: set[str] = field(default_factory=set)  # question ids answered right at all, or revealed (lesson steps move on)
 
 
 @dataclass
@@ -52,9 +55,12 @@ def compute_states(course: Any, evidence: dict[str, Evidence], proficient_at: di
         missing = []
         if not ev.passed_at:
             missing.append("pass `mentor check`")
-        unanswered = [q for q in required_questions(unit) if q not in ev.correct]
+        unanswered = [q for q in required_questions(unit) if q not in ev.correct and q not in ev.revealed]
         if unanswered:
             missing.append(f"answer {len(unanswered)} question(s): {', '.join(unanswered)}")
+        waiting = [q for q in required_questions(unit) if q not in ev.correct and q in ev.revealed]
+        if waiting:
+            missing.append(f"answer {', '.join(waiting)} right first time when it comes back in a review (the answer was shown)")
         blocked = [r for r in unit.requires if out.get(r, UnitState(r, "locked")).state not in ("proficient", "mastered")]
         if blocked:
             out[uid] = UnitState(uid, "locked", [f"first make {', '.join(blocked)} proficient"] + missing)

@@ -2,7 +2,9 @@
 
 A unit's review questions get a card when it becomes proficient, first due a day later. A correct
 review is rated Good, a wrong one Again (it comes back sooner). A correct review on a later day
-than proficiency makes the unit mastered (mentor/mastery.py).
+than proficiency makes the unit mastered (mentor/mastery.py). A question whose answer was shown
+(tries used up, /reveal, a wrong review) gets a card due the next day, whatever its unit's state:
+that review is where it must be answered right first time (mentor/progress.py record_graded).
 """
 
 from __future__ import annotations
@@ -49,6 +51,27 @@ def ensure_cards(engine: Any, course: Any, states: dict[str, Any], proficient_at
     return made
 
 
+def bring_back(engine: Any, unit_id: str, question_id: str) -> str:
+    """A revealed question comes back: its card (made if missing, any unit state) is due at the start of
+    the next day. A review that follows may reschedule it (FSRS Again: a day or more). Returns the due time."""
+    t = now() + timedelta(days=1)
+    due = t.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="seconds")
+    with Session(engine) as s:
+        row = s.get(ReviewCard, (unit_id, question_id))
+        if row is None:
+            row = ReviewCard(unit_id=unit_id, question_id=question_id, due_at=due)
+        else:
+            row.due_at = due
+        s.add(row)
+        s.commit()
+    return due
+
+
+def regular(unit: Any, q: Any) -> bool:
+    """A regular review question: one of the unit's questions with review: true (not a lesson step's)."""
+    return bool(q.review) and any(x.id == q.id for x in unit.questions)
+
+
 def due_reviews(engine: Any, limit: int = 5) -> list[Due]:
     t = now().isoformat(timespec="seconds")
     with Session(engine) as s:
@@ -56,13 +79,18 @@ def due_reviews(engine: Any, limit: int = 5) -> list[Due]:
         return [Due(r.unit_id, r.question_id, r.due_at) for r in rows]
 
 
-def record_review(engine: Any, unit_id: str, question_id: str, correct: bool) -> str:
-    """Reschedule a card after a review; returns the new due time (ISO)."""
+def record_review(engine: Any, unit_id: str, question_id: str, correct: bool, keep: bool = True) -> str:
+    """Reschedule a card after a review; returns the new due time (ISO). keep=False: a question that is
+    no regular review (a lesson step's, or review: false) came back only after a reveal; right, it is done."""
     from fsrs import Card, Rating
 
     with Session(engine) as s:
         row = s.get(ReviewCard, (unit_id, question_id))
         if row is None:
+            return ""
+        if correct and not keep:
+            s.delete(row)
+            s.commit()
             return ""
         state = json.loads(row.state_json or "{}")
         card = Card.from_dict(state) if state else Card()

@@ -86,7 +86,23 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
                        "proficient": done, "total": len(units), "units": units})
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
             "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
-            "phases": phases}
+            "phases": phases, "revealed": _revealed(engine, snap)}
+
+
+def _revealed(engine: Any, snap: Any) -> list[dict[str, Any]]:
+    """Answers shown to the learner (tries used up, /reveal, a wrong review) and not yet answered right since."""
+    from mentor.progress import back_at
+    from mentor.store.db import now_iso
+
+    out = []
+    for uid, ev in snap.evidence.items():
+        for qid, at in sorted(ev.revealed.items(), key=lambda kv: kv[1]):
+            back = back_at(engine, uid, qid, at)
+            due = back <= now_iso()
+            out.append({"unit": uid, "question": qid, "revealed_at": at, "back_at": back, "due": due,
+                        "needed": ("answer it right first time in its review, due now" if due else
+                                   f"answer it right first time in its review on {back[:10]}")})
+    return out
 
 
 def _next_step(cur: str | None, snap: Any, course: Any) -> str:
@@ -125,6 +141,12 @@ def render_status(r: dict[str, Any]) -> None:
                 if r["current"] == u["id"]:
                     line += Text("  ← current", style="bold yellow")
             console.print(line)
+    rv = r.get("revealed") or []
+    if rv:
+        head = f"\n{len(rv)} answer{'s' if len(rv) != 1 else ''} revealed (they do not count): "
+        console.print(Text(head, style="bold yellow") + Text("; ".join(
+            f"{x['unit']}/{x['question']} " + ("is due for review now" if x["due"] else f"comes back in a review on {x['back_at'][:10]}")
+            for x in rv) + ". Answer each right first time then."))
     console.print(Text(f"\nActive time: {r['active_minutes']:.0f} min", style="dim"))
     w = r["llm_week"]
     if w["replies"]:

@@ -13,7 +13,7 @@ from conftest import REPO, check_json, run_mentor
 
 NEURON_REF = (REPO / "reference_impl" / "neuron.py").read_text()
 ANSWERS = "\n".join([
-    "B",  # sigmoid-neg
+    "Returns 0.0 with an overflow warning",  # sigmoid-neg, by text (the letters are shuffled per attempt)
     "[0.0, 0.0, 1.0]", "",  # predict (multi-line answer ends with an empty line)
     "16777216",
     "Each branch only exponentiates a non-positive number, so exp stays at most one; np.where evaluates both "
@@ -52,14 +52,14 @@ def test_new_user_journey(workspace: Path):
 def test_wrong_answers_are_recorded_and_do_not_unlock(workspace: Path):
     (workspace / "myllm" / "neuron.py").write_text(NEURON_REF)
     assert check_json(workspace, "neuron")[0] == 0
-    r = run_mentor("ask", "neuron", "-q", "sigmoid-neg", "-a", "A", cwd=workspace)
+    r = run_mentor("ask", "neuron", "-q", "sigmoid-neg", "-a", "Returns nan", cwd=workspace)
     assert "✗" in r.stdout
     st = json.loads(run_mentor("status", "--json", cwd=workspace).stdout)
     assert st["phases"][0]["units"][0]["state"] == "available"
     import sqlite3
 
     rows = sqlite3.connect(workspace / ".mentor" / "progress.db").execute("SELECT question_id, answer, verdict FROM answer").fetchall()
-    assert rows == [("sigmoid-neg", "A", "incorrect")]
+    assert rows == [("sigmoid-neg", "Returns nan", "incorrect")]
 
 
 def test_seed_replays_the_same_inputs(workspace: Path):

@@ -37,3 +37,34 @@ def test_real_explanation_goes_to_self_assessment():
     assert g.verdict == "needs_self_assessment"
     assert self_assessment(EXP, [True, True]).verdict == "self_correct"
     assert self_assessment(EXP, [True, False]).verdict == "self_incorrect"
+
+
+def test_wrong_numbers_say_nothing_about_direction():
+    for a in ("0.3", "0.2", "100"):
+        fb = grade(NUM, a).feedback
+        assert "high" not in fb and "low" not in fb and "close" not in fb
+
+
+@pytest.mark.parametrize("q", [NUM, CHO, SHO, PRE])
+@pytest.mark.parametrize("ack", ["ok", "I get it", "makes sense", "got it!", "sure", "yes", "understood", "", "  "])
+def test_acknowledgements_are_refused_for_every_kind(q, ack):
+    assert grade(q, ack).verdict == "refused"
+
+
+def test_real_outputs_that_look_like_words_are_graded():
+    true = PredictQuestion(id="t", kind="predict", prompt="?", code="print(True)", answer="True")
+    assert grade(true, "True").verdict == "correct"
+    assert grade(PRE, "[]").verdict == "incorrect"
+
+
+def test_choice_is_graded_in_the_order_shown():
+    from mentor.grading import option_order
+
+    order = option_order("u", "c", 3, 3)
+    assert order == option_order("u", "c", 3, 3) and sorted(order) == [0, 1, 2]
+    right = chr(65 + order.index(CHO.answer))
+    g = grade(CHO, right, order)
+    assert g.verdict == "correct" and g.chosen == "zero"
+    assert grade(CHO, "zero", order).verdict == "correct"
+    wrong = next(chr(65 + k) for k, i in enumerate(order) if i != CHO.answer)
+    assert grade(CHO, wrong, order).verdict == "incorrect"

@@ -100,3 +100,18 @@ def test_two_real_checks_at_once(workspace: Path):
         assert p.returncode == 1  # stubs: not implemented
     con = sqlite3.connect(workspace / ".mentor" / "progress.db")
     assert con.execute("SELECT count(*), min(verdict), max(verdict) FROM attempt").fetchone() == (2, "not_implemented", "not_implemented")
+
+
+def test_upgrade_to_answer_counts_keeps_answers_and_refusals_never_count(tmp_path: Path):
+    db = tmp_path / "progress.db"
+    assert migrate(db, upto="0002_sessions_reviews") == ["0001_initial", "0002_sessions_reviews"]
+    con = sqlite3.connect(db)
+    for answer, verdict in (("ok", "refused"), ("B", "correct")):
+        con.execute("INSERT INTO answer (unit_id, question_id, created_at, answer, verdict, grader, feedback, is_review)"
+                    " VALUES ('neuron', 'q1', '2026-01-01T00:00:00+00:00', ?, ?, 'auto', '', 0)", (answer, verdict))
+    con.commit()
+    con.close()
+    assert migrate(db) == ["0003_answer_counts_revealed"]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT answer, verdict, counts, revealed, option_order, chosen FROM answer ORDER BY id").fetchall() == [
+        ("ok", "refused", 0, 0, None, None), ("B", "correct", 1, 0, None, None)]

@@ -68,7 +68,7 @@ def _show(e: Any, arg: str) -> None:
     if arg == "all":
         e.emit("markdown", unit_markdown(e.unit))
     elif e.mode == "step":
-        e.emit("markdown", step_markdown(e.unit, e.step))
+        e.emit("markdown", step_markdown(e.unit, e.step, e.order))  # the options in the order being answered
     else:
         e.emit("markdown", exercise_markdown(e.unit))
 
@@ -112,6 +112,29 @@ def _next(e: Any, arg: str) -> None:
     next_item(e)
 
 
+def _reveal(e: Any, arg: str) -> None:
+    """Stuck on a lesson step's question after two honest tries: show the answer; the step may be passed."""
+    from mentor.grading import answer_text
+    from mentor.progress import record_reveal, standing
+
+    if e.mode != "step" or e.pending is None or e.step_passed:
+        e.emit("warn", "/reveal shows the answer to the current lesson step's question, before it is answered")
+        return
+    unit, q, _ = e.pending
+    tries = standing(e.db, unit.id, q.id).tries
+    if tries < 2:
+        e.emit("warn", f"Try it yourself first: /reveal opens after two honest tries ({tries} so far; "
+               "acknowledgements like 'ok' are no tries).")
+        return
+    back = record_reveal(e.db, unit, q, e.session_id)
+    e.emit("info", ("A model answer: " if q.kind == "explain" else "The answer: ") + f"{answer_text(q)}\n" + q.explanation.strip())
+    e.step_passed = True
+    e.events["steps"] += 1
+    last = e.step + 1 >= len(e.unit.steps)
+    e.emit("info", f"Step passed with the answer revealed: recorded as revealed; {q.id} comes back in a review on {back[:10]}. "
+           "/next for " + ("the exercise." if last else f"step {e.step + 2}."))
+
+
 def _skip(e: Any, arg: str) -> None:
     from mentor.session.lifecycle import next_item
 
@@ -133,4 +156,4 @@ def _help(e: Any, arg: str) -> None:
 
 
 COMMANDS = {"check": _check, "hint": _hint, "show": _show, "status": _status, "verify": _verify, "next": _next,
-            "skip": _skip, "quit": _quit, "exit": _quit, "help": _help}
+            "skip": _skip, "reveal": _reveal, "quit": _quit, "exit": _quit, "help": _help}

@@ -31,6 +31,7 @@ class SessionEngine:
         self.compact = False  # a compact system prompt (no reference source) for a small context window
         self.step_passed = False
         self.pending: tuple[Any, Any, bool] | None = None  # (unit, question, is_review)
+        self.order: list[int] | None = None  # the pending choice question's option order at this attempt
         self.self_assess: dict[str, Any] | None = None
         self.reviews: list[Any] = []
         self.last_check: Any = None
@@ -80,10 +81,17 @@ class SessionEngine:
 
         open_session(self)
 
+    def _shuffle(self, unit: Any, q: Any) -> list[int] | None:
+        from mentor.grading import option_order
+        from mentor.progress import standing
+
+        self.order = option_order(unit.id, q.id, standing(self.db, unit.id, q.id).attempts, len(q.options)) if q.kind == "choice" else None
+        return self.order
+
     def present_step(self) -> None:
         self.mode, self.step_passed = "step", False
-        self.emit("markdown", step_markdown(self.unit, self.step))
         q = self.unit.steps[self.step].question
+        self.emit("markdown", step_markdown(self.unit, self.step, self._shuffle(self.unit, q)))
         self.pending = (self.unit, q, False)
         self.emit("info", "Type your answer. Start a line with ? to ask the mentor; /help lists commands.")
 
@@ -94,7 +102,7 @@ class SessionEngine:
 
     def ask(self, unit: Any, q: Any, is_review: bool) -> None:
         self.pending = (unit, q, is_review)
-        self.emit("question", question_markdown(q), {"unit": unit.id, "id": q.id, "kind": q.kind, "review": is_review})
+        self.emit("question", question_markdown(q, self._shuffle(unit, q)), {"unit": unit.id, "id": q.id, "kind": q.kind, "review": is_review})
 
     # ------------------------------------------------------------------ input
     def handle(self, line: str) -> None:
@@ -103,6 +111,10 @@ class SessionEngine:
         text = line.strip()
         self._tick()
         if not text:
+            if self.pending is not None and self.self_assess is None and not (self.mode == "step" and self.step_passed):
+                from mentor.grading import NUDGE
+
+                self.emit("warn", NUDGE)  # an empty line is no answer (and no try)
             return
         if text.startswith("/"):
             from mentor.session.commands import dispatch
@@ -129,9 +141,10 @@ class SessionEngine:
         unit, q, is_review = self.pending  # type: ignore[misc]
         if self.channel:
             self.channel._store("user", text)  # the learner's words, stored before any grading call
-        g = grade(q, text)
+        g = grade(q, text, self.order)
         if g.verdict == "refused":
-            record_answer(self.db, unit.id, q.id, text, "refused", "auto", g.feedback, self.session_id, is_review)
+            record_answer(self.db, unit.id, q.id, text, "refused", "auto", g.feedback, self.session_id, is_review,
+                          option_order=self.order)
             self.emit("warn", g.feedback)
             return
         if g.verdict == "needs_self_assessment":
@@ -143,7 +156,7 @@ class SessionEngine:
                           + q.reference_answer.strip())
                 self._ask_criterion()
             return
-        self._graded(unit, q, text, g, "auto", is_review)
+        self._graded(unit, q, text, g, "auto", is_review, chosen=g.chosen)
 
     def _judge(self, unit: Any, q: Any, text: str, is_review: bool) -> None:
         import json
@@ -180,14 +193,33 @@ class SessionEngine:
         self.self_assess = None
         self._graded(unit, q, sa["answer"], self_assessment(q, sa["met"]), "self", is_review)  # type: ignore[index]
 
-    def _graded(self, unit: Any, q: Any, text: str, g: Grade, grader: str, is_review: bool, extra: str = "") -> None:
-        from mentor.progress import record_answer
+    def _graded(self, unit: Any, q: Any, text: str, g: Grade, grader: str, is_review: bool, extra: str = "",
+                chosen: str | None = None) -> None:
+        from mentor.grading import answer_text
+        from mentor.progress import record_graded, revealed_note
 
-        record_answer(self.db, unit.id, q.id, text, g.verdict, grader, extra or g.feedback, self.session_id, is_review)
+        rec = record_graded(self.db, unit, q, text, g.verdict, grader, extra or g.feedback, self.session_id, is_review,
+                            in_step=self.mode == "step" and not is_review, option_order=self.order, chosen=chosen)
         ok = g.verdict in ("correct", "self_correct")
         self.events["answers"] += 1
-        self.events["correct"] += ok
-        self.emit("ok" if ok else "bad", g.feedback, {"explanation": q.explanation.strip()})
+        self.events["correct"] += ok and rec.counts
+        self.emit("ok" if ok else "bad", g.feedback, {"explanation": q.explanation.strip() if ok else ""})
+        if not ok and rec.revealed:
+            shown = "" if grader == "self" else ("A model answer: " if q.kind == "explain" else "The answer: ") + answer_text(q) + "\n"
+            self.emit("info", shown + q.explanation.strip())  # self-assessment showed the model answer already
+        elif not ok and rec.tries_left and self.mode != "step":
+            self.emit("info", f"{rec.tries_left} more {'try' if rec.tries_left == 1 else 'tries'} before the answer is shown.")
+        note = revealed_note(rec)
+        if note:
+            self.emit("warn", note)
+        if not ok and self.mode == "step" and not is_review:
+            from mentor.progress import standing
+
+            if q.kind == "choice":  # a new try, a new order
+                self.emit("question", question_markdown(q, self._shuffle(unit, q)), {"unit": unit.id, "id": q.id, "kind": q.kind})
+            if not (self.channel and self.channel.online) and standing(self.db, unit.id, q.id).tries >= 2:
+                self.emit("info", "Stuck? /reveal shows the answer and its explanation; the step may then be passed, "
+                          "the answer is recorded as revealed and the question comes back in a review.")
         from mentor.session.lifecycle import after_answer
 
-        after_answer(self, unit, q, text, ok, is_review)
+        after_answer(self, unit, q, text, ok, is_review, moved_on=rec.revealed or rec.waiting)

@@ -11,9 +11,9 @@ from mentor.store.models import Session as SessionRow
 
 
 def _resume_step(engine: Any, unit: Any) -> int:
-    """The first step whose micro-question has no correct answer yet (len(steps) when all are done)."""
+    """The first step whose micro-question has no right (or revealed) answer yet (len(steps) when all are done)."""
     ev = engine.snap.evidence.get(unit.id)
-    done = ev.correct if ev else set()
+    done = ev.passed if ev else set()
     return next((i for i, s in enumerate(unit.steps) if s.question.id not in done), len(unit.steps))
 
 
@@ -95,11 +95,19 @@ def next_item(e: Any) -> None:
     if not passed:
         e.present_exercise()
         return
+    from mentor.progress import waiting
+
     ev = e.snap.evidence.get(e.unit.id)
-    left = [q for q in e.unit.questions if not ev or q.id not in ev.correct]
+    later = waiting(e.db, e.unit.id, ev)
+    left = [q for q in e.unit.questions if (not ev or q.id not in ev.correct) and q.id not in later]
     if left:
         e.mode = "questions"
         e.ask(e.unit, left[0], False)
+        return
+    if later:
+        e.mode, e.pending = "done", None
+        e.emit("info", f"{e.unit.id} is not proficient yet: " + "; ".join(f"{q} comes back in a review on {d[:10]}" for q, d in later.items())
+               + " (the answer was shown: answer it right first time then). /quit ends the session.")
         return
     advance_unit(e)
 
@@ -133,14 +141,15 @@ def advance_unit(e: Any) -> None:
     next_item(e)
 
 
-def after_answer(e: Any, unit: Any, q: Any, text: str, ok: bool, is_review: bool) -> None:
+def after_answer(e: Any, unit: Any, q: Any, text: str, ok: bool, is_review: bool, moved_on: bool = False) -> None:
+    """moved_on: the answer was shown (tries used up), so the question is left for its review."""
     from mentor.progress import refresh
 
     e.snap = refresh(e.db, e.course)
     if is_review:
-        from mentor.reviews import record_review
+        from mentor.reviews import record_review, regular
 
-        record_review(e.db, unit.id, q.id, ok)
+        record_review(e.db, unit.id, q.id, ok, keep=regular(unit, q))
         e.reviews = e.reviews[1:]
         next_item(e)
         return
@@ -154,7 +163,7 @@ def after_answer(e: Any, unit: Any, q: Any, text: str, ok: bool, is_review: bool
             talk(e, f"My answer to the micro-question was: {text}", note=f"The learner's answer to {q.id} was graded incorrect. Nudge them toward the idea; do not give the answer.")
         return
     if e.mode == "questions":
-        if ok:
+        if ok or moved_on:
             next_item(e)
         elif e.channel and e.channel.online:
             talk(e, f"My answer to {q.id} was: {text}", note="Graded incorrect. Ask one question that exposes the gap; do not give the answer.")

@@ -80,7 +80,7 @@ def run_reviews(ws: Any, course: Any, limit: int) -> None:
     from mentor.asking import _ask_one
     from mentor.progress import refresh
     from mentor.render import console
-    from mentor.reviews import due_reviews, ensure_cards, record_review
+    from mentor.reviews import due_reviews, ensure_cards, record_review, regular
 
     engine = ws.engine()
     snap = refresh(engine, course)
@@ -96,7 +96,7 @@ def run_reviews(ws: Any, course: Any, limit: int) -> None:
         if ok is None:
             console.print("[dim]input ended — answers so far are saved[/dim]")
             break
-        record_review(engine, d.unit_id, d.question_id, ok)
+        record_review(engine, d.unit_id, d.question_id, ok, keep=regular(unit, unit.question(d.question_id)))
         right += ok
     after = refresh(engine, course)
     console.print(f"\n{right}/{len(due)} reviews correct.")

@@ -99,4 +99,11 @@ ALTER TABLE attempt ADD COLUMN session_id INTEGER;
 ALTER TABLE answer ADD COLUMN session_id INTEGER;
 ALTER TABLE answer ADD COLUMN is_review INTEGER NOT NULL DEFAULT 0;
 """),
+    ("0003_answer_counts_revealed", """
+ALTER TABLE answer ADD COLUMN counts INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE answer ADD COLUMN revealed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE answer ADD COLUMN option_order TEXT;
+ALTER TABLE answer ADD COLUMN chosen TEXT;
+UPDATE answer SET counts = 0 WHERE verdict = 'refused'
+"""),
 ]

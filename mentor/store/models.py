@@ -45,11 +45,15 @@ class Answer(SQLModel, table=True):
     question_id: str
     created_at: str
     answer: str
-    verdict: str  # correct | incorrect | self_correct | self_incorrect | refused
+    verdict: str  # correct | incorrect | self_correct | self_incorrect | refused | pending | revealed
     grader: str  # auto | self | llm
     feedback: str = ""
     session_id: Optional[int] = None
     is_review: int = 0
+    counts: int = 1  # 0: recorded only (refused, or given after the answer was shown / the tries ran out)
+    revealed: int = 0  # 1: the answer was shown after this row (or found only by trial and error)
+    option_order: Optional[str] = None  # choice: the shown order, original 0-based indices, e.g. "2,0,3,1"
+    chosen: Optional[str] = None  # choice: the text of the option chosen
 
 
 class HintUse(SQLModel, table=True):

@@ -15,7 +15,7 @@ from conftest import REPO, run_mentor
 STEP_ANSWERS = ["(32, 4)", "88.7", "0.25", "0.5", "2"]
 EXPLAIN = ("Each branch only exponentiates a non-positive number so exp stays at most one, and np.where evaluates "
            "both branches on every element so the naive branch would still overflow.")
-QUESTION_ANSWERS = ["B", "[0.0, 0.0, 1.0]", "16777216", EXPLAIN, "y", "y"]
+QUESTION_ANSWERS = ["Returns 0.0 with an overflow warning", "[0.0, 0.0, 1.0]", "16777216", EXPLAIN, "y", "y"]
 
 
 def _engine(ws: Path, events: list, minutes: int = 60, clock=None):
@@ -36,7 +36,7 @@ def test_engine_completes_neuron_offline(workspace: Path):
     assert e.mode == "step" and e.step == 0
     e.handle("/next")
     assert "answer this step's question first" in events[-1][1]
-    e.handle("ok")  # a wrong answer: graded, recorded, nothing lost
+    e.handle("ok")  # a passive acknowledgement: refused (recorded, not a try), nothing lost
     for i, a in enumerate(STEP_ANSWERS):
         e.handle(a)
         assert events[-1][1].startswith("Step passed"), (i, events[-3:])
@@ -58,7 +58,7 @@ def test_engine_completes_neuron_offline(workspace: Path):
     summary, nxt, ended = con.execute("SELECT summary, next_step, ended_at FROM session").fetchone()
     assert "Steps passed: 5" in summary and nxt.startswith("losses") and ended
     answers = con.execute("SELECT question_id, verdict FROM answer ORDER BY id").fetchall()
-    assert answers[0] == ("step1-shape", "incorrect")
+    assert answers[0] == ("step1-shape", "refused")
     assert ("explain-stable-sigmoid", "self_correct") in answers
 
 

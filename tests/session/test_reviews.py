@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import REPO, run_mentor
 
-ANSWERS = "B\n[0.0, 0.0, 1.0]\n\n16777216\nEach branch only exponentiates a non-positive number so exp stays at most one, and np.where evaluates both branches.\n\ny\ny\n"
+ANSWERS = "Returns 0.0 with an overflow warning\n[0.0, 0.0, 1.0]\n\n16777216\nEach branch only exponentiates a non-positive number so exp stays at most one, and np.where evaluates both branches.\n\ny\ny\n"
 
 
 def test_review_on_a_later_day_masters_the_unit(workspace: Path):
@@ -20,7 +20,7 @@ def test_review_on_a_later_day_masters_the_unit(workspace: Path):
     assert "No reviews due" in r.stdout
 
     day1 = {"MENTOR_FAKE_NOW": "2026-03-03T09:00:00+00:00"}
-    r = run_mentor("review", "-n", "1", cwd=workspace, env=day1, input="A\n")  # wrong: comes back sooner
+    r = run_mentor("review", "-n", "1", cwd=workspace, env=day1, input="Returns nan\n")  # wrong: comes back sooner
     assert "0/1 reviews correct" in r.stdout
     st = json.loads(run_mentor("status", "--json", cwd=workspace, env=day1).stdout)
     assert st["phases"][0]["units"][0]["state"] == "proficient"
