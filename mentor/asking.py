@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
+
 from mentor.errors import MentorError
 
 
@@ -39,7 +41,7 @@ def _self_assess(q: Any) -> list[bool] | None:
     from mentor.render import console
 
     console.print("\n[bold]Now grade yourself honestly against the rubric[/bold] (a model answer follows):")
-    console.print(f"[dim]{q.reference_answer.strip()}[/dim]\n")
+    console.print(Text(q.reference_answer.strip() + "\n", style="dim"))
     met = []
     for i, crit in enumerate(q.rubric, 1):
         while True:
@@ -55,8 +57,6 @@ def _self_assess(q: Any) -> list[bool] | None:
 
 def _ask_one(engine: Any, unit: Any, q: Any, given: str | None, is_review: bool = False) -> bool | None:
     """Ask, grade, record. True/False = right and counted, or not; None = input ended."""
-    from rich.text import Text
-
     from mentor.grading import answer_text, grade, option_order, self_assessment
     from mentor.lesson import question_markdown
     from mentor.progress import record_answer, record_graded, revealed_note, standing
@@ -103,8 +103,6 @@ def _ask_one(engine: Any, unit: Any, q: Any, given: str | None, is_review: bool 
 
 def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, given: str | None = None,
                   include_answered: bool = False, include_steps: bool = False) -> None:
-    from rich.text import Text
-
     from mentor.checking import sync_stubs
     from mentor.progress import refresh, waiting
     from mentor.render import console
@@ -136,12 +134,12 @@ def ask_questions(ws: Any, course: Any, unit: Any, only: str | None = None, give
     if qs:
         console.print(f"\n{right}/{len(qs)} correct this round. {unit.id}: [bold]{st.state}[/bold]")
     if st.missing and st.state != "mastered":
-        console.print("Left: " + "; ".join(st.missing))
+        console.print(Text("Left: " + "; ".join(st.missing)))
     for u in course.order:
         if before.states[u].state == "locked" and after.states[u].state == "available":
             console.print(f"[bold]Unlocked:[/bold] {u} — `mentor show {u}`")
     for line in sync_stubs(ws, course, after.states):
-        console.print(f"[dim]stubs added to {line}[/dim]")
+        console.print(Text(f"stubs added to {line}", style="dim"))
 
 
 def regrade(ws: Any, course: Any, unit: Any) -> None:
@@ -175,6 +173,6 @@ def regrade(ws: Any, course: Any, unit: Any) -> None:
         record_answer(engine, unit.id, qid, row.answer, g.verdict, "llm", json.dumps(record) if record else g.feedback,
                       counts=bool(row.counts))  # written before the model answer was shown: it counts if that one did
         ok = g.verdict == "correct"
-        console.print(("[green]✓[/green] " if ok else "[red]✗[/red] ") + f"{qid}: {g.feedback}")
+        console.print(Text("✓ " if ok else "✗ ", style="green" if ok else "red") + Text(f"{qid}: {g.feedback}"))
     st = refresh(engine, course).states[unit.id]
     console.print(f"{unit.id}: [bold]{st.state}[/bold]")
