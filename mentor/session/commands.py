@@ -11,6 +11,8 @@ HELP = """\
 /status   where you are in the course
 /verify   run the Python code of the mentor's last reply in the sandbox and show what it prints
 /next     go to the next step (once the current step's question is answered)
+/reveal   stuck on a step's question after two honest tries: show the answer and its explanation
+          (the step may then be passed; recorded as revealed, it comes back in a review)
 /skip     skip the remaining reviews
 /quit     end the session with a summary (Ctrl-C and Ctrl-D do the same)
 /help     this list
