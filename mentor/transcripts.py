@@ -49,7 +49,7 @@ def show_log(ws: Any, sid: int | None, search: str | None, export: Path | None, 
         if list_:
             rows = s.exec(select(SessionRow).order_by(SessionRow.id)).all()
             for r in rows:
-                console.print(Text(f"{r.id:>4}  {r.started_at}  {r.unit_id or '-':<18} {'offline' if r.offline else (r.model or '')}  {r.summary[:60]}"))
+                console.print(Text(f"{r.id:>4}  {r.started_at}  {r.unit_id or '-':<18} {'offline' if r.offline else (r.model or '') + (' (went offline)' if r.went_offline_at else '')}  {r.summary[:60]}"))
             if not rows:
                 console.print("no sessions yet: `mentor start`")
             return

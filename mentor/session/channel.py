@@ -151,6 +151,16 @@ class MentorChannel:
     def online(self) -> bool:
         return self.client is not None
 
+    def _mark_session(self, column: str) -> None:
+        from mentor.store.models import Session as SessionRow
+
+        with Session(self.db) as s:
+            row = s.get(SessionRow, self.session_id)
+            if row is not None:
+                setattr(row, column, now_iso())
+                s.add(row)
+                s.commit()
+
     def _store(self, role: str, content: str, **kw: Any) -> None:
         with Session(self.db) as s:
             s.add(Message(session_id=self.session_id, created_at=now_iso(), role=role, content=content, **kw))
@@ -205,6 +215,7 @@ class MentorChannel:
             self._reconnecting = False
             self.retry_wait = RECONNECT_FIRST_S
             self._store("tool", json.dumps({"event": "back_online"}), status="online")
+            self._mark_session("back_online_at")
             self.emit("info", "The mentor is back online.")
         turn = Turn(reply.content, reply.status)
         if reply.status == "partial":
@@ -267,6 +278,7 @@ class MentorChannel:
             if not self.went_offline:
                 self.went_offline = True
                 self._store("tool", json.dumps({"event": "went_offline", "why": why[:300]}), status="offline")
+                self._mark_session("went_offline_at")
             self.emit("warn", f"The provider keeps failing: continuing offline (lesson, questions, hints and /check still "
                               f"work). The mentor is tried again with your next message after {self.retry_wait:.0f} s.")
         return None

@@ -106,4 +106,9 @@ ALTER TABLE answer ADD COLUMN option_order TEXT;
 ALTER TABLE answer ADD COLUMN chosen TEXT;
 UPDATE answer SET counts = 0 WHERE verdict = 'refused'
 """),
+    # A session that started online and lost its provider partway (offline = 0 stays true of its start).
+    ("0004_session_went_offline", """
+ALTER TABLE session ADD COLUMN went_offline_at TEXT;
+ALTER TABLE session ADD COLUMN back_online_at TEXT
+"""),
 ]

@@ -185,6 +185,8 @@ def test_offline_after_failures_then_back_when_the_server_returns(tmp_path, fake
     con = sqlite3.connect(tmp_path / ".mentor" / "progress.db")
     kinds = [json.loads(c)["event"] for (c,) in con.execute("SELECT content FROM message WHERE role = 'tool'")]
     assert [k for k in kinds if k != "provider_error"] == ["went_offline", "back_online"]
+    went, back = con.execute("SELECT went_offline_at, back_online_at FROM session").fetchone()
+    assert went and back and went <= back
 
 
 # --------------------------------------------------------------------------- generated text is checked
