@@ -33,7 +33,13 @@ def mutant_source(path: Path, module: str) -> str:
     """The module text of a mutant (a .py as it is; a .yaml applied to the answer key)."""
     if path.suffix == ".py":
         return path.read_text(encoding="utf-8")
-    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise MentorError(f"{where}: invalid YAML in a mutant: {getattr(e, 'problem', None) or e}",
+                          "quote a `doc` that contains ': ' (doc: '...'), or fix the syntax at that line") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("replace"), list) or not spec["replace"]:
         raise MentorError(f"{path}: a mutant needs `doc` and a non-empty `replace` list of {{old, new}}")
     src = reference_source(module)

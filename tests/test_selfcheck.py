@@ -46,3 +46,17 @@ def test_a_mutant_that_no_longer_fits_the_answer_key_is_reported(tmp_path):
     (dst / "mutants" / "stale.yaml").write_text("doc: stale\nreplace:\n  - old: 'return x @ w + b + 0'\n    new: 'return 0'\n")
     rep = selfcheck.check_unit(load_unit(dst), COURSE)
     assert any("stale.yaml" in p and "occurs 0 times" in p for p in rep.problems)
+
+
+def test_a_mutant_with_broken_yaml_is_reported_with_file_and_line(tmp_path):
+    import shutil
+
+    from mentor import selfcheck
+    from mentor.curriculum import load_unit
+    from mentor.paths import curriculum_dir
+
+    dst = tmp_path / "01-neuron"
+    shutil.copytree(curriculum_dir() / "p1" / "01-neuron", dst)
+    (dst / "mutants" / "broken.yaml").write_text("doc: the bug: a colon\nreplace:\n  - old: 'x'\n    new: 'y'\n")
+    rep = selfcheck.check_unit(load_unit(dst), COURSE)
+    assert any("broken.yaml:1" in p and "invalid YAML" in p for p in rep.problems), rep.problems
