@@ -245,3 +245,26 @@ def test_a_traceback_body_is_one_line_on_screen_and_whole_in_the_log(tmp_path, f
     con = sqlite3.connect(tmp_path / ".mentor" / "progress.db")
     logged = [json.loads(c) for (c,) in con.execute("SELECT content FROM message WHERE role = 'tool'")]
     assert logged[0]["event"] == "provider_error" and "Traceback (most recent call last)" in logged[0]["error"]
+
+
+def test_try_endpoint_script_reports_against_a_llama_cpp_like_server(fake_server):
+    """The documented pre-flight script (scripts/try_endpoint.py) runs end to end against the scripted server."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    verdict = {"criteria": [{"index": 1, "met": True, "evidence": "each branch only exponentiates a non-positive number"},
+                            {"index": 2, "met": True, "evidence": "np.where computes both branches for every element"}],
+               "feedback": "Both shown clearly."}
+    srv = fake_server([{"match": "Summarise this tutoring session", "content": ["SUMMARY: sigmoid. NEXT: losses."]},
+                       {"match": "strict grader", "content": [json.dumps(verdict)]}],
+                      default={"content": ['{"ok": true}']}, accept_formats=["json_object+schema", "json_object"],
+                      reject_status=500, reject_body=LLAMA_CPP_500, context_tokens=8192)
+    script = Path(__file__).resolve().parents[2] / "scripts" / "try_endpoint.py"
+    r = subprocess.run([sys.executable, str(script), "--base-url", srv.base_url, "--model", "m", "--turns", "2",
+                        "--deadline", "10"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert "json_schema" in out and "json_object_schema  ok" in out and "context window: 8192 tokens" in out
+    assert "turn 1: reply" in out and "turn 2: reply" in out and "summary: usable" in out
+    assert "judge: correct" in out and "mode used: json_object_schema" in out
