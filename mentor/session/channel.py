@@ -26,6 +26,16 @@ _OLD_CODE = re.compile(r"\[context\] The learner's (myllm/\w+\.py) now:\n```pyth
 _OVERFLOW_WORDS = ("context", "exceed", "too long", "maximum", "n_ctx", "tokens")
 
 
+def _first_wait() -> float:
+    """Seconds before the first reconnection attempt (MENTOR_RECONNECT_S overrides it, for tests and scripts)."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("MENTOR_RECONNECT_S", RECONNECT_FIRST_S)))
+    except ValueError:
+        return RECONNECT_FIRST_S
+
+
 def budget_for(profile: Any) -> int:
     """Prompt tokens a request may use: the model's context minus the reply's max_tokens and a margin."""
     ctx = int(getattr(profile, "context_tokens", 32768) or 32768)
@@ -81,7 +91,7 @@ class MentorChannel:
         self.tokens = 0
         self.parked: Any = None          # the client while offline after failures; tried again later
         self.retry_at = 0.0
-        self.retry_wait = RECONNECT_FIRST_S
+        self.retry_wait = _first_wait()
         self.went_offline = False
         self._reconnecting = False
         self.chars_per_token = 3.0       # conservative until the server reports usage; then calibrated
@@ -213,7 +223,7 @@ class MentorChannel:
         self.failures = 0
         if self._reconnecting:
             self._reconnecting = False
-            self.retry_wait = RECONNECT_FIRST_S
+            self.retry_wait = _first_wait()
             self._store("tool", json.dumps({"event": "back_online"}), status="online")
             self._mark_session("back_online_at")
             self.emit("info", "The mentor is back online.")

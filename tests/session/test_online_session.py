@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,43 @@ def test_self_assessed_explanation_regraded_by_the_judge(workspace: Path, tmp_pa
     assert "✓ explain-stable-sigmoid" in r.stdout
     con = sqlite3.connect(workspace / ".mentor" / "progress.db")
     assert [g for (g,) in con.execute("SELECT grader FROM answer WHERE question_id = 'explain-stable-sigmoid' ORDER BY id")] == ["self", "llm"]
+
+
+def test_long_session_at_8k_reconnects_and_keeps_no_junk(workspace: Path, tmp_path: Path):
+    """`mentor start` against a server with an 8K window: 20 turns never overflow, the session goes offline when
+    the server stops answering, comes back when it answers again, and a rambling summary is not kept."""
+    ramble = {"match": "Summarise this tutoring session", "content": ["The learner did many things. " * 200]}
+    scenarios = [{"match": f"Q-down-{i}", "hang_s": 5} for i in (1, 2)] + [ramble, dict(ramble)]
+    with FakeLLMServer(scenarios, default={"content": ["Short answer. What is the shape of x @ w?"]},
+                       context_tokens=8192) as srv:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTOR_", "DEEPSEEK", "DASHSCOPE", "OPENAI"))}
+        env.update(MENTOR_BASE_URL=srv.base_url, MENTOR_MODEL="small-local", MENTOR_HOME=str(tmp_path / "home"),
+                   MENTOR_REPLY_DEADLINE_S="2", MENTOR_CONTEXT_TOKENS="8192", MENTOR_RECONNECT_S="1", COLUMNS="160")
+        child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--minutes", "30"], cwd=str(workspace),
+                              env=env, encoding="utf-8", timeout=90, dimensions=(60, 160))
+        child.expect("\\] > ")
+        for i in range(20):
+            child.sendline(f"? turn {i}: why does the exponent overflow here? " + "details " * 40)
+            child.expect("What is the shape")
+            child.expect("\\] > ")
+        for i in (1, 2):
+            child.sendline(f"? Q-down-{i}: hello?")
+            child.expect("could not answer")
+            child.expect("\\] > ")
+        child.expect_exact("continuing offline") if "continuing offline" not in child.before else None
+        time.sleep(1.5)
+        child.sendline("? are you back?")
+        child.expect("back online")
+        child.expect("\\] > ")
+        child.sendline("/quit")
+        child.expect("not usable")
+        child.expect("session summary")
+        child.expect(pexpect.EOF)
+        child.close()
+        requests = srv.chat_requests
+    for body in requests:
+        assert sum(len(m["content"]) for m in body["messages"]) // 4 + body["max_tokens"] <= 8192
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    summary, went, back = con.execute("SELECT summary, went_offline_at, back_online_at FROM session").fetchone()
+    assert "many things" not in summary and summary.startswith("Session ended")
+    assert went and back
