@@ -15,6 +15,8 @@ def dev_check(
     validate_only: bool = typer.Option(False, "--validate-only", help="Only validate course.yaml and every unit.yaml."),
 ) -> None:
     """Validate the curriculum, then self-check units: reference passes, starter fails, every mutant fails."""
+    from rich.markup import escape
+
     from mentor.curriculum import load_course
     from mentor.render import console
     from mentor.selfcheck import check_unit
@@ -26,11 +28,12 @@ def dev_check(
     bad = 0
     for uid in units or list(c.units):
         rep = check_unit(c.unit(uid), c)
-        console.print(("[green]✓[/green] " if rep.ok else "[red]✗[/red] ") + uid)
+        mark = "[red]✗[/red] " if not rep.ok else "[yellow]-[/yellow] " if rep.skipped else "[green]✓[/green] "
+        console.print(mark + uid + (" (skipped)" if rep.ok and rep.skipped else ""))
         for line in rep.lines:
-            console.print(f"    [dim]{line}[/dim]")
+            console.print(f"    [dim]{escape(line)}[/dim]")  # "mentor[triton]" is not markup
         for p in rep.problems:
-            console.print(f"    [red]! {p}[/red]")
+            console.print(f"    [red]! {escape(p)}[/red]")
         bad += not rep.ok
     raise typer.Exit(1 if bad else 0)
 
