@@ -64,6 +64,13 @@ def test_current_unit_passes_over_optional_units_waiting_for_an_install(optional
     assert current_unit(_fake_course(optional, needs), states) == expected
 
 
+def test_flash_triton_is_optional_and_no_unit_requires_it():
+    c = course()
+    u = c.unit("flash-triton")
+    assert u.optional and "triton" in u.gate.needs and "pip install 'mentor[triton]'" in u.gate.needs["triton"]
+    assert not [x.id for x in c.units.values() if "flash-triton" in x.requires]
+
+
 def test_a_unit_may_not_require_an_optional_unit(tmp_path: Path):
     root = tmp_path / "curriculum"
     shutil.copytree(curriculum_dir(), root)
@@ -72,3 +79,15 @@ def test_a_unit_may_not_require_an_optional_unit(tmp_path: Path):
     with pytest.raises(MentorError, match="'attention' is optional, so no unit may require it"):
         load_course(root)
 
+
+def test_flash_triton_without_triton_says_what_to_install(tmp_path: Path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "triton", None)  # as if it were not installed: find_spec refuses it
+    u = course().unit("flash-triton")
+    res = run_gate(tmp_path, spec_for(u, numpy_only=False), seed=1)
+    assert res.verdict == "missing_dependency"
+    assert res.message.startswith("Triton is not installed: pip install 'mentor[triton]'")
+    c = SimpleNamespace(order=["flash-triton", "next"], units={"flash-triton": u, "next": SimpleNamespace(optional=False, gate=Gate())})
+    states = {"flash-triton": UnitState("flash-triton", "available"), "next": UnitState("next", "available")}
+    assert current_unit(c, states) == "next"
