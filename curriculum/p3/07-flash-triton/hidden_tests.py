@@ -123,7 +123,7 @@ def _kernels(module):
     for value in vars(module).values():
         while isinstance(value, KernelInterface) and not hasattr(value, "add_pre_run_hook") and hasattr(value, "fn"):
             value = value.fn
-        if isinstance(value, KernelInterface) and hasattr(value, "add_pre_run_hook") and value not in found:
+        if isinstance(value, KernelInterface) and value not in found:
             found.append(value)
     return found
 
@@ -139,13 +139,14 @@ def test_launches_a_triton_kernel(ctx):
     q, k, v = (_randn(g, 1, 1, 20, 16) for _ in range(3))
     kernels = _kernels(ctx.learner)
     launches = []
-    for kern in kernels:
+    hooked = [kern for kern in kernels if hasattr(kern, "add_pre_run_hook")]  # every kind in Triton >= 3.7
+    for kern in hooked:
         kern.add_pre_run_hook(lambda *a, **kw: launches.append(1))
     out = ctx.symbol("flash_attention_triton")(q.to(DEVICE), k.to(DEVICE), v.to(DEVICE))  # its values: the next tests
     assert_shape(out, (1, 1, 20, 16), what="flash_attention_triton(q, k, v) with q, k, v of shape (1, 1, 20, 16)")
     if not kernels:
         fail("myllm/flash_triton.py defines no @triton.jit function (none of its top-level names is a Triton kernel)")
-    assert_true(launches, "flash_attention_triton returned without launching any of the @triton.jit kernels in "
+    assert_true(launches or not hooked, "flash_attention_triton returned without launching any of the @triton.jit kernels in "
                           "myllm/flash_triton.py: the output must come from kernel[grid](...)")
 
 
@@ -232,16 +233,15 @@ def test_strided_inputs(ctx):
         assert_true(torch.equal(t, s), f"flash_attention_triton modified its argument `{name}` in place")
 
 
-@check(help="bf16 inputs: load them as they are (tl.dot uses the tensor cores), keep m, l and the accumulator in fp32, and store o in bf16.")
-def test_bf16_on_gpu(ctx):
-    if not CUDA:
-        return  # NumPy has no bfloat16; the interpreter checks fp32 only
-    g = ctx.torch_generator()
-    shape = (2, 4, T_LONG, 64)
-    q, k, v = (_randn(g, *shape).bfloat16() for _ in range(3))
-    for causal in (False, True):
-        expected = _expected(q, k, v, causal)
-        out = ctx.symbol("flash_attention_triton")(q.to(DEVICE), k.to(DEVICE), v.to(DEVICE), is_causal=causal)
-        assert_true(out.dtype == torch.bfloat16, f"flash_attention_triton returned {out.dtype} for bfloat16 inputs; o has q's dtype")
-        assert_close(out.detach().cpu(), expected, what=f"flash_attention_triton(q, k, v, is_causal={causal})",
-                     inputs=f"bfloat16 q, k, v of shape {shape}", atol=2e-2, rtol=2e-2)
+if CUDA:  # NumPy has no bfloat16: the interpreter checks fp32 only, so without a GPU this check does not exist
+    @check(help="bf16 inputs: load them as they are (tl.dot uses the tensor cores), keep m, l and the accumulator in fp32, and store o in bf16.")
+    def test_bf16_on_gpu(ctx):
+        g = ctx.torch_generator()
+        shape = (2, 4, T_LONG, 64)
+        q, k, v = (_randn(g, *shape).bfloat16() for _ in range(3))
+        for causal in (False, True):
+            expected = _expected(q, k, v, causal)
+            out = ctx.symbol("flash_attention_triton")(q.to(DEVICE), k.to(DEVICE), v.to(DEVICE), is_causal=causal)
+            assert_true(out.dtype == torch.bfloat16, f"flash_attention_triton returned {out.dtype} for bfloat16 inputs; o has q's dtype")
+            assert_close(out.detach().cpu(), expected, what=f"flash_attention_triton(q, k, v, is_causal={causal})",
+                         inputs=f"bfloat16 q, k, v of shape {shape}", atol=2e-2, rtol=2e-2)
