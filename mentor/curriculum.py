@@ -141,6 +141,21 @@ class Gate(Strict):
     memory_mb: int = Field(1024, ge=64, description="Address-space limit of the sandbox (MiB).")
     threads: int = Field(1, ge=1, le=64, description="Threads for BLAS/OpenMP/torch inside the sandbox.")
     output_kb: int = Field(256, ge=1, description="Learner output kept; more is truncated and flagged.")
+    needs: dict[str, str] = Field(default_factory=dict, description=(
+        "Python modules the check needs beyond mentor's own dependencies (an optional extra), each with "
+        "the message shown when it is not importable, e.g. {triton: \"Triton is not installed: pip install 'mentor[triton]'\"}."))
+
+    def missing_needs(self) -> list[str]:
+        """The messages of the `needs` modules that are not importable here (found, never imported)."""
+        import importlib.util
+
+        def found(name: str) -> bool:
+            try:
+                return importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                return False
+
+        return [msg for name, msg in self.needs.items() if not found(name)]
 
 
 class Hardware(Strict):
@@ -160,6 +175,9 @@ class Unit(Strict):
     phase: int = Field(ge=1, le=5)
     estimated_minutes: int = Field(gt=0)
     requires: list[str] = Field(default_factory=list, description="Unit ids that must be proficient first.")
+    optional: bool = Field(False, description=(
+        "The course does not wait on this unit: no unit may require it, and while its gate.needs are not "
+        "installed it is never the current unit (it stays available and checkable)."))
     objectives: list[str] = Field(min_length=1)
     steps: list[Step] = Field(min_length=1)
     facts: list[str] = Field(min_length=1, description="Ground truths the mentor must respect.")
@@ -347,6 +365,8 @@ def load_course(root: Path | None = None) -> Course:
             for req in unit.requires:
                 if req not in order[: order.index(uid)]:
                     raise MentorError(f"{upath}: field 'requires': '{req}' is not a unit listed before '{uid}'")
+                if req in units and units[req].optional:
+                    raise MentorError(f"{upath}: field 'requires': '{req}' is optional, so no unit may require it")
             units[uid] = unit
     return Course(spec, units)
 
@@ -355,6 +375,8 @@ def _fingerprint(root: Path) -> str:
     import hashlib
 
     h = hashlib.sha256(str(root).encode())
+    me = Path(__file__).stat()  # the models changed: a pickle of the old ones must not be reused
+    h.update(f"{me.st_mtime_ns}:{me.st_size}".encode())
     for p in sorted(root.rglob("*.yaml")):
         st = p.stat()
         h.update(f"{p}:{st.st_mtime_ns}:{st.st_size}".encode())

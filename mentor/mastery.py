@@ -74,6 +74,12 @@ def compute_states(course: Any, evidence: dict[str, Evidence], proficient_at: di
     return out
 
 
+def waits_for_install(unit: Any) -> bool:
+    """An optional unit whose gate needs a package that is not installed: the course goes on without it."""
+    return bool(unit.optional and unit.gate.missing_needs())
+
+
 def current_unit(course: Any, states: dict[str, UnitState]) -> str | None:
-    """The first available unit in course order (None when everything written is proficient)."""
-    return next((u for u in course.order if states[u].state == "available"), None)
+    """The first available unit in course order (None when everything written is proficient),
+    passing over optional units that wait for a package to be installed (they stay available)."""
+    return next((u for u in course.order if states[u].state == "available" and not waits_for_install(course.units[u])), None)

@@ -20,6 +20,7 @@ VERDICT_TITLES = {
     "banned": "Banned API", "reference_import": "Reference import refused", "tampering": "Harness tampering refused",
     "numpy_only": "NumPy only in this phase", "timeout": "Time limit", "memory": "Memory limit", "crash": "Crash",
     "exit": "Exited without finishing", "output_limit": "Output limit", "missing": "Module missing",
+    "missing_dependency": "Package not installed",
     "harness": "Hidden tests broken (a mentor bug)",
 }
 STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "error": "bold red", "timeout": "bold yellow",

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, func, select
 
-from mentor.mastery import current_unit
+from mentor.mastery import current_unit, waits_for_install
 from mentor.progress import refresh
 from mentor.store.models import Answer, Attempt, Message
 
@@ -80,7 +80,9 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
                           "attempts": stats.get(uid, {}).get("attempts", 0),
                           "last_status": stats.get(uid, {}).get("last_status"),
                           "questions_correct": len(snap.evidence.get(uid).correct & {q.id for q in u.questions}) if u and uid in snap.evidence else 0,
-                          "questions_total": len(u.questions) if u else 0})
+                          "questions_total": len(u.questions) if u else 0,
+                          "optional": bool(u and u.optional),
+                          "waits_for_install": u.gate.missing_needs() if u and waits_for_install(u) else []})
         done = sum(x["state"] in ("proficient", "mastered") for x in units)
         phases.append({"id": p.id, "title": p.title, "focus": p.focus, "sessions": p.sessions,
                        "proficient": done, "total": len(units), "units": units})
@@ -140,6 +142,10 @@ def render_status(r: dict[str, Any]) -> None:
                 line += Text(extra, style="dim")
                 if r["current"] == u["id"]:
                     line += Text("  ← current", style="bold yellow")
+                if u["waits_for_install"]:
+                    line += Text("  optional, skipped: " + "; ".join(u["waits_for_install"]), style="dim")
+                elif u["optional"]:
+                    line += Text("  optional", style="dim")
             console.print(line)
     rv = r.get("revealed") or []
     if rv:

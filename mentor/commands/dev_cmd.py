@@ -15,9 +15,10 @@ def dev_check(
     validate_only: bool = typer.Option(False, "--validate-only", help="Only validate course.yaml and every unit.yaml."),
 ) -> None:
     """Validate the curriculum, then self-check units: reference passes, starter fails, every mutant fails."""
-    from mentor.curriculum import load_course
     from rich.markup import escape
     from rich.text import Text
+
+    from mentor.curriculum import load_course
 
     from mentor.render import console
     from mentor.selfcheck import check_unit
@@ -29,9 +30,10 @@ def dev_check(
     bad = 0
     for uid in units or list(c.units):
         rep = check_unit(c.unit(uid), c)
-        console.print(("[green]✓[/green] " if rep.ok else "[red]✗[/red] ") + escape(uid))
+        mark = "[red]✗[/red] " if not rep.ok else "[yellow]-[/yellow] " if rep.skipped else "[green]✓[/green] "
+        console.print(mark + escape(uid) + (" (skipped)" if rep.ok and rep.skipped else ""))
         for line in rep.lines:
-            console.print(Text(f"    {line}", style="dim"))
+            console.print(Text(f"    {line}", style="dim"))  # "mentor[triton]" is not markup
         for p in rep.problems:
             console.print(Text(f"    ! {p}", style="red"))
         bad += not rep.ok

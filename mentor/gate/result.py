@@ -3,7 +3,8 @@
 CheckResult:
   unit, status (pass | fail | error | timeout), seed, duration_s, verdict (null or a kind:
   not_implemented, syntax, import, banned, reference_import, tampering, numpy_only, timeout,
-  memory, crash, exit, output_limit, missing, harness), message, tests (list of TestResult),
+  memory, crash, exit, output_limit, missing, missing_dependency (a package the unit
+  needs is not installed; the message says what to install), harness), message, tests (list of TestResult),
   output (the learner's captured stdout/stderr, possibly truncated), output_truncated, code_hash.
 TestResult:
   name, status (pass | fail | error | not_implemented), message, help, details (expected/actual,

@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,14 @@ class GateSpec:
     memory_mb: int = 1024
     threads: int = 1
     output_kb: int = 256
+    missing_needs: list[str] = field(default_factory=list)  # messages of the packages the check needs but lacks
 
 
 def spec_for(unit: Any, numpy_only: bool) -> GateSpec:
     return GateSpec(unit=unit.id, module=unit.exercise.module, tests_path=unit.tests_path,
                     banned={b.api: b.reason for b in unit.exercise.banned}, numpy_only=numpy_only,
                     time_limit_s=unit.gate.time_limit_s, memory_mb=unit.gate.memory_mb,
-                    threads=unit.gate.threads, output_kb=unit.gate.output_kb)
+                    threads=unit.gate.threads, output_kb=unit.gate.output_kb, missing_needs=unit.gate.missing_needs())
 
 
 def code_hash(workspace: Path) -> str:
@@ -141,6 +142,9 @@ def run_gate(workspace: Path, spec: GateSpec, seed: int | None = None) -> CheckR
     seed = secrets.randbits(31) if seed is None else seed
     t0 = time.monotonic()
     res = CheckResult(unit=spec.unit, status="error", seed=seed, code_hash=code_hash(workspace))
+    if spec.missing_needs:  # nothing can run without the package: say what to install
+        res.verdict, res.message = "missing_dependency", "; ".join(spec.missing_needs)
+        return res
     module_file = workspace / "myllm" / f"{spec.module}.py"
     if not module_file.is_file():
         res.verdict, res.message = "missing", f"myllm/{spec.module}.py does not exist"
