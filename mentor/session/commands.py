@@ -13,6 +13,7 @@ HELP = """\
 /next     go to the next step (once the current step's question is answered)
 /reveal   stuck on a step's question after two honest tries: show the answer and its explanation
           (the step may then be passed; recorded as revealed, it comes back in a review)
+/dispute  grade your last explanation yourself when you disagree with the judge (recorded as self-assessed)
 /skip     skip the remaining reviews
 /quit     end the session with a summary (Ctrl-C and Ctrl-D do the same)
 /help     this list
@@ -153,9 +154,13 @@ def _quit(e: Any, arg: str) -> None:
     wrap_up(e, "quit")
 
 
+def _dispute(e: Any, arg: str) -> None:
+    e.dispute()
+
+
 def _help(e: Any, arg: str) -> None:
     e.emit("info", HELP)
 
 
 COMMANDS = {"check": _check, "hint": _hint, "show": _show, "status": _status, "verify": _verify, "next": _next,
-            "skip": _skip, "reveal": _reveal, "quit": _quit, "exit": _quit, "help": _help}
+            "skip": _skip, "reveal": _reveal, "dispute": _dispute, "quit": _quit, "exit": _quit, "help": _help}

@@ -33,6 +33,7 @@ class SessionEngine:
         self.pending: tuple[Any, Any, bool] | None = None  # (unit, question, is_review)
         self.order: list[int] | None = None  # the pending choice question's option order at this attempt
         self.self_assess: dict[str, Any] | None = None
+        self.last_judged: dict[str, Any] | None = None  # the judge's latest "not yet", which /dispute can contest
         self.reviews: list[Any] = []
         self.last_check: Any = None
         self.last_reply = ""
@@ -172,7 +173,12 @@ class SessionEngine:
             return
         for note in record.get("rejected", []):
             self.emit("warn", note)
-        self._graded(unit, q, text, Grade(g.verdict, g.feedback), "llm", is_review, extra=json.dumps(record))
+        rec = self._graded(unit, q, text, Grade(g.verdict, g.feedback), "llm", is_review, extra=json.dumps(record))
+        self.last_judged = None
+        if g.verdict != "correct":
+            self.last_judged = {"unit": unit, "q": q, "text": text, "is_review": is_review, "counts": rec.counts}
+            self.emit("info", "Disagree with the judge? /dispute lets you grade this answer yourself against the rubric "
+                              "(recorded as self-assessed; the judge's verdict is kept too).")
 
     def _ask_criterion(self) -> None:
         unit, q, _ = self.pending  # type: ignore[misc]
@@ -191,10 +197,45 @@ class SessionEngine:
             self._ask_criterion()
             return
         self.self_assess = None
+        if sa.get("dispute"):  # type: ignore[union-attr]
+            self._disputed(sa)  # type: ignore[arg-type]
+            return
         self._graded(unit, q, sa["answer"], self_assessment(q, sa["met"]), "self", is_review)  # type: ignore[index]
 
+    def dispute(self) -> None:
+        """/dispute: self-assess the answer the judge just graded "not yet" (the model answer is shown, as offline)."""
+        d = self.last_judged
+        if d is None:
+            self.emit("warn", "Nothing to dispute: /dispute follows the judge's verdict on an explanation.")
+            return
+        self.last_judged = None
+        self.self_assess = {"answer": d["text"], "met": [], "dispute": d, "pending_before": self.pending}
+        self.pending = (d["unit"], d["q"], d["is_review"])
+        self.emit("info", "Grade your answer yourself against the rubric (y/n per criterion); it is recorded as "
+                          "self-assessed. A model answer:\n" + d["q"].reference_answer.strip())
+        self._ask_criterion()
+
+    def _disputed(self, sa: dict[str, Any]) -> None:
+        from mentor.progress import record_answer, refresh
+
+        d = sa["dispute"]
+        unit, q = d["unit"], d["q"]
+        g = self_assessment(q, sa["met"])
+        # the answer was written before any model answer was shown: it counts exactly as the judged one did
+        record_answer(self.db, unit.id, q.id, d["text"], g.verdict, "self", "disputed the judge's verdict; " + g.feedback,
+                      self.session_id, d["is_review"], counts=bool(d["counts"]))
+        ok = g.verdict == "self_correct"
+        self.emit("ok" if ok else "bad", g.feedback + " (self-assessed; you disputed the judge)")
+        self.pending = sa["pending_before"]
+        self.snap = refresh(self.db, self.course)
+        if ok and self.pending is not None and self.pending[1].id == q.id:
+            from mentor.session.lifecycle import next_item
+
+            self.pending = None
+            next_item(self)
+
     def _graded(self, unit: Any, q: Any, text: str, g: Grade, grader: str, is_review: bool, extra: str = "",
-                chosen: str | None = None) -> None:
+                chosen: str | None = None) -> Any:
         from mentor.grading import answer_text
         from mentor.progress import record_graded, revealed_note
 
@@ -223,3 +264,4 @@ class SessionEngine:
         from mentor.session.lifecycle import after_answer
 
         after_answer(self, unit, q, text, ok, is_review, moved_on=rec.revealed or rec.waiting)
+        return rec

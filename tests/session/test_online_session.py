@@ -225,3 +225,34 @@ def test_long_session_at_8k_reconnects_and_keeps_no_junk(workspace: Path, tmp_pa
     summary, went, back = con.execute("SELECT summary, went_offline_at, back_online_at FROM session").fetchone()
     assert "many things" not in summary and summary.startswith("Session ended")
     assert went and back
+
+
+def test_learner_can_dispute_a_judge_verdict_and_self_assess(workspace: Path):
+    import json
+
+    from mentor.curriculum import course
+
+    unit = course().unit("neuron")
+    q = unit.question("explain-stable-sigmoid")
+    answer = ("With e = exp(-|z|) each branch only exponentiates a non-positive number, so the value stays in (0, 1], and "
+              "np.where computes both branches for every element, so a naive branch still overflows.")
+    harsh = {"criteria": [{"index": 1, "met": False, "evidence": ""}, {"index": 2, "met": False, "evidence": ""}],
+             "feedback": "Not convincing."}
+    with FakeLLMServer([{"match": "strict grader", "content": [json.dumps(harsh)]}]) as srv:
+        events: list = []
+        e = _engine_online(workspace, srv, events)
+        e.start()
+        e.ask(unit, q, False)
+        e.handle(answer)
+        assert any(k == "info" and "/dispute" in t for k, t, _ in events)
+        e.handle("/dispute")
+        assert any(k == "info" and q.reference_answer.strip()[:60] in t for k, t, _ in events)  # the model answer is shown
+        for _ in q.rubric:
+            e.handle("y")
+    assert any(k == "ok" and "disputed the judge" in t for k, t, _ in events)
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    rows = con.execute("SELECT grader, verdict, counts FROM answer WHERE question_id = ? ORDER BY id", (q.id,)).fetchall()
+    assert rows == [("llm", "incorrect", 1), ("self", "self_correct", 1)]
+    events.clear()
+    e.handle("/dispute")  # nothing left to dispute
+    assert any(k == "warn" and "Nothing to dispute" in t for k, t, _ in events)
