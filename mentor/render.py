@@ -48,11 +48,11 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
     head += Text(f"   seed {r.seed}, {r.duration_s:.2f}s", style="dim")
     console.print(head)
     first = r.first_failure()
-    if r.verdict and r.verdict != "not_implemented" and (not first or r.verdict not in ("memory",)):
+    if r.verdict and r.verdict != "not_implemented" and (not first or r.verdict != "memory" and first.status != "timeout"):
         console.print(Panel(Text(r.message), title=VERDICT_TITLES.get(r.verdict, r.verdict), border_style="red"))
     if first is not None:
         _render_first_failure(first)
-        rest = [t for t in r.tests if t.status != "pass" and t is not first]
+        rest = [t for t in r.tests if t.status not in ("pass", "not_run") and t is not first]
         todo = _not_implemented(r.tests)
         if r.verdict == "not_implemented" and todo:
             console.print(Text("not implemented yet: ", style="bold") + Text(", ".join(f"{f}()" for f in todo)))
@@ -60,9 +60,8 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
         elif rest:
             console.print(Text(f"also not passing ({len(rest)}): ", style="bold") +
                           Text(", ".join(f"{t.name} ({t.status.replace('_', ' ')})" for t in rest)))
-    passed = sum(t.status == "pass" for t in r.tests)
     if r.tests:
-        console.print(f"{passed}/{len(r.tests)} checks passed")
+        console.print(Text(r.count_text()))
     if r.output.strip():
         tail = r.output.strip().splitlines()[-15:]
         console.print(Panel(Text("\n".join(tail)), title="your code printed" + (" (truncated)" if r.output_truncated else ""),

@@ -129,3 +129,84 @@ def test_dev_check_validates_and_self_checks(tmp_path: Path):
     r = run_mentor("dev", "check", "neuron", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "curriculum valid" in r.stdout and "✓ neuron" in r.stdout
+
+
+def _spawn_mentor(pexpect, ws: Path, *args: str):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTOR_WORKSPACE")}
+    return pexpect.spawn(sys.executable, ["-m", "mentor.cli", *args], cwd=str(ws), encoding="utf-8", timeout=90,
+                         dimensions=(50, 140), env={**env, "COLUMNS": "140"})
+
+
+def _attempts(ws: Path) -> int:
+    import sqlite3
+
+    return sqlite3.connect(ws / ".mentor" / "progress.db").execute("SELECT count(*) FROM attempt").fetchone()[0]
+
+
+def test_ctrl_c_during_check_kills_the_sandbox_and_records_nothing(workspace: Path):
+    import pytest
+
+    pexpect = pytest.importorskip("pexpect")
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    marker = workspace / "sandbox.pid"
+    looping_neuron(workspace, marker)
+    child = _spawn_mentor(pexpect, workspace, "check", "neuron")
+    _, pgid = wait_for_pid(marker)
+    try:
+        child.sendintr()
+        child.expect("\r\ncheck cancelled\r\n")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 130
+        assert_gone(pgid)
+    finally:
+        kill_group(pgid)
+    assert _attempts(workspace) == 0, "a cancelled check must not be recorded"
+
+
+def test_ctrl_c_during_check_watch_stops_the_sandbox_too(workspace: Path):
+    import pytest
+
+    pexpect = pytest.importorskip("pexpect")
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    marker = workspace / "sandbox.pid"
+    looping_neuron(workspace, marker)
+    child = _spawn_mentor(pexpect, workspace, "check", "neuron", "--watch")
+    _, pgid = wait_for_pid(marker)
+    try:
+        child.sendintr()
+        child.expect("check cancelled")
+        child.expect("stopped watching")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 130
+        assert_gone(pgid)
+    finally:
+        kill_group(pgid)
+    assert _attempts(workspace) == 0
+
+
+def test_timeout_names_where_the_code_was_and_counts_the_checks_not_run(workspace: Path):
+    from sandbox_probe import loop_line_number, looping_neuron
+
+    looping_neuron(workspace, workspace / "sandbox.pid")
+    loop = loop_line_number(workspace)  # the frame is on the `while True:` line or its body
+    rc, out = check_json(workspace, "neuron")
+    assert rc == 1 and out["status"] == "timeout" and out["verdict"] == "timeout"
+    line = next((n for n in (loop - 1, loop) if f"sigmoid() at myllm/neuron.py:{n} was still running" in out["message"]), None)
+    assert line, out["message"]
+    assert "during check test_sigmoid" in out["message"]
+    statuses = [(t["name"], t["status"]) for t in out["tests"]]
+    assert statuses[:3] == [("test_linear_single_output", "pass"), ("test_linear_many_outputs", "pass"),
+                            ("test_sigmoid", "timeout")]
+    assert [s for _, s in statuses[3:]] == ["not_run"] * 7 and len(statuses) == 10
+    assert out["counts"] == {"pass": 2, "timeout": 1, "not_run": 7}
+    r = run_mentor("check", "neuron", "--seed", str(out["seed"]), cwd=workspace)
+    text = " ".join(r.stdout.replace("│", " ").split())
+    assert "10 checks: 2 passed, 1 timed out, 7 not run" in text, r.stdout
+    assert "sigmoid() at myllm/neuron.py:" in text and "was still running" in text, r.stdout
+    assert "checks passed" not in text
