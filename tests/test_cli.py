@@ -210,3 +210,42 @@ def test_timeout_names_where_the_code_was_and_counts_the_checks_not_run(workspac
     assert "10 checks: 2 passed, 1 timed out, 7 not run" in text, r.stdout
     assert "sigmoid() at myllm/neuron.py:" in text and "was still running" in text, r.stdout
     assert "checks passed" not in text
+
+
+def _flat(s: str) -> str:
+    return " ".join(s.replace("│", " ").replace("▌", " ").replace("`", "").split())
+
+
+def test_show_of_a_locked_unit_says_it_is_locked_and_what_unlocks_it(workspace: Path):
+    out = _flat(run_mentor("show", "losses", cwd=workspace).stdout)
+    assert "losses is locked: first make neuron proficient to unlock it" in out, out
+    assert "mentor check losses writes its stubs to myllm/losses.py" in out
+    assert "is locked" not in _flat(run_mentor("show", "neuron", cwd=workspace).stdout)
+
+
+def test_check_of_a_locked_unit_says_it_wrote_the_stubs(workspace: Path):
+    r = run_mentor("check", "losses", cwd=workspace)
+    out = _flat(r.stdout)
+    assert r.returncode == 1 and (workspace / "myllm" / "losses.py").exists()
+    assert "losses is locked (first make neuron proficient)" in out, r.stdout
+    assert "This check wrote the unit's stubs to myllm/losses.py" in out
+
+
+def test_passing_check_of_a_proficient_unit_says_proficient(workspace: Path):
+    import sqlite3
+
+    from mentor.curriculum import course
+
+    (workspace / "myllm" / "neuron.py").write_text(NEURON_REF)
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    for q in course().unit("neuron").questions:
+        con.execute("INSERT INTO answer (unit_id, question_id, created_at, answer, verdict, grader, feedback, is_review) "
+                    "VALUES ('neuron', ?, '2026-12-01T10:00:00', 'x', 'correct', 'auto', '', 0)", (q.id,))
+    con.commit()
+    con.close()
+    assert "neuron is now proficient" in run_mentor("check", "neuron", cwd=workspace).stdout
+    r = run_mentor("check", "neuron", cwd=workspace)
+    out = _flat(r.stdout)
+    assert r.returncode == 0 and "neuron is already proficient" in out, r.stdout
+    assert "Left for proficiency" not in out and "mentor ask" not in out
+    assert "is locked" not in _flat(run_mentor("show", "losses", cwd=workspace).stdout)
