@@ -249,3 +249,23 @@ def test_passing_check_of_a_proficient_unit_says_proficient(workspace: Path):
     assert r.returncode == 0 and "neuron is already proficient" in out, r.stdout
     assert "Left for proficiency" not in out and "mentor ask" not in out
     assert "is locked" not in _flat(run_mentor("show", "losses", cwd=workspace).stdout)
+
+
+def test_overflow_help_explains_np_where_to_a_learner_who_used_it(workspace: Path):
+    ref_body = ("    e = np.exp(-np.abs(z))  # in (0, 1]\n"
+                "    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n")
+    where = "    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-z)), np.exp(z) / (1.0 + np.exp(z)))\n"
+    naive = "    return 1.0 / (1.0 + np.exp(-z))\n"
+    mod = workspace / "myllm" / "neuron.py"
+    assert ref_body in NEURON_REF
+    mod.write_text(NEURON_REF.replace(ref_body, where))
+    _, out = check_json(workspace, "neuron")
+    t = next(t for t in out["tests"] if t["name"] == "test_sigmoid")
+    assert t["status"] == "fail" and "returned the right values" in t["message"], t
+    assert "evaluates both a and b on every element" in t["message"]
+    assert "for z < 0 compute" not in (t["help"] or "").lower()  # not the code the learner already wrote
+    mod.write_text(NEURON_REF.replace(ref_body, naive))  # one naive formula: the plain overflow message
+    _, out = check_json(workspace, "neuron")
+    t = next(t for t in out["tests"] if t["name"] == "test_sigmoid")
+    assert t["status"] == "fail" and "only ever exponentiate a non-positive number" in t["message"], t
+    assert "np.where" not in t["message"]
