@@ -269,3 +269,23 @@ def test_overflow_help_explains_np_where_to_a_learner_who_used_it(workspace: Pat
     t = next(t for t in out["tests"] if t["name"] == "test_sigmoid")
     assert t["status"] == "fail" and "only ever exponentiate a non-positive number" in t["message"], t
     assert "np.where" not in t["message"]
+
+
+def test_sgd_momentum_accepts_a_rebound_velocity_but_not_rebound_parameters(workspace: Path):
+    for mod in ("neuron", "losses", "mlp", "train_mlp"):
+        src = (REPO / "reference_impl" / f"{mod}.py").read_text().replace("from reference_impl.", "from myllm.")
+        (workspace / "myllm" / f"{mod}.py").write_text(src)
+    path = workspace / "myllm" / "train_mlp.py"
+    in_place = ("        v *= momentum  # in place: velocity[k] stays the same array\n        v += g\n"
+                "        p -= lr * v  # in place: params[k] stays the same array\n")
+    src = path.read_text()
+    assert in_place in src
+    path.write_text(src.replace(in_place, "        velocity[k] = momentum * v + g  # a new, correct array\n"
+                                          "        p -= lr * velocity[k]\n"))
+    _, out = check_json(workspace, "train-mlp")
+    sgd = {t["name"]: t for t in out["tests"] if t["name"].startswith("test_sgd")}
+    assert len(sgd) == 3 and all(t["status"] == "pass" for t in sgd.values()), sgd
+    path.write_text(src.replace(in_place, "        v *= momentum\n        v += g\n        params[k] = p - lr * v\n"))
+    _, out = check_json(workspace, "train-mlp")
+    t = next(t for t in out["tests"] if t["name"] == "test_sgd_updates_in_place")
+    assert t["status"] == "fail" and "the caller's model holds references" in t["message"], t
