@@ -289,3 +289,14 @@ def test_sgd_momentum_accepts_a_rebound_velocity_but_not_rebound_parameters(work
     _, out = check_json(workspace, "train-mlp")
     t = next(t for t in out["tests"] if t["name"] == "test_sgd_updates_in_place")
     assert t["status"] == "fail" and "the caller's model holds references" in t["message"], t
+
+
+def test_losses_overflow_message_covers_np_where_over_two_formulas(workspace: Path):
+    ref = (REPO / "reference_impl" / "losses.py").read_text()
+    stable = "    per_elem = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))  # same shape as z\n"
+    where = "    per_elem = np.where(z > 0, z + np.log1p(np.exp(-z)), np.log1p(np.exp(z))) - z * y\n"
+    assert stable in ref
+    (workspace / "myllm" / "losses.py").write_text(ref.replace(stable, where))
+    _, out = check_json(workspace, "losses")
+    t = next(t for t in out["tests"] if t["name"] == "test_bce_with_logits_large")
+    assert t["status"] == "fail" and "evaluates both a and b on every element" in t["message"], t

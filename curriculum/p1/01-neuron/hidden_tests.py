@@ -81,7 +81,8 @@ def _check_activation(ctx, name, atol=1e-9, rtol=1e-7):
         assert_close(out, expected, what=f"{name}(z)", inputs=label, atol=atol, rtol=rtol)
 
 
-@check(help="For z < 0 compute exp(z) / (1 + exp(z)); for z >= 0 compute 1 / (1 + exp(-z)).")
+@check(help="Only ever exponentiate a non-positive number: for z < 0 exp(z) / (1 + exp(z)), for z >= 0 "
+            "1 / (1 + exp(-z)), each computed only on its own elements (np.where(cond, a, b) computes a and b everywhere).")
 def test_sigmoid(ctx):
     _check_activation(ctx, "sigmoid")
 
