@@ -5,6 +5,12 @@ unit, seed) and RESULTS (write-only). Every message on RESULTS is one line `<non
 nonce is read from CONFIG and the fd closed before any learner code is imported, so learner code
 cannot forge a result by printing, and exiting early leaves no "done" message (the runner names
 that). stdin is /dev/null; stdout/stderr belong to the learner and are captured by the runner.
+
+Events, in order: `imported`, `plan` (every test name), then per test `start` and `test` (its
+result), finally `done`; or a `fatal`. A watchdog thread sends one `stack` (the innermost frame of
+the learner's package on the main thread, and the running test) at the config's `sample_at`
+(CLOCK_MONOTONIC, shortly before the runner's wall-clock kill), so a timeout can say where the
+code was; with `plan`/`start` the runner can tell the check that was cut off from those never run.
 """
 
 from __future__ import annotations

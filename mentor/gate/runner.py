@@ -269,6 +269,8 @@ def _running_test(res: CheckResult, msgs: list[dict[str, Any]]) -> str | None:
 def _where_it_ran(msgs: list[dict[str, Any]], running: str | None, module: str) -> str:
     """Where the code was when time ran out, from the harness's stack sample taken just before the kill."""
     sample = next((m for m in reversed(msgs) if m.get("event") == "stack"), None)
+    if sample and sample.get("test") != running:
+        sample = None  # taken during an earlier check: it says nothing about where this one was
     during = f"check {running}" if running else f"importing myllm.{module}"
     if sample and sample.get("learner"):
         return f"{sample['function']}() at {sample['file']}:{sample['line']} was still running (during {during})"
