@@ -8,6 +8,10 @@ from typing import Any
 from mentor.gate.result import CheckResult
 
 
+class CheckCancelled(KeyboardInterrupt):
+    """Ctrl-C while the sandbox ran: it has been killed (process group) and no attempt was recorded."""
+
+
 @dataclass
 class CheckOutcome:
     result: CheckResult
@@ -47,7 +51,10 @@ def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_
         added = write_stubs(ws, [unit])  # any written unit can be checked: give it its stubs
     except MentorError:
         added = []  # a syntax error in the learner's module: the gate names it with file:line
-    result = run_gate(ws.root, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+    try:
+        result = run_gate(ws.root, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+    except KeyboardInterrupt as e:  # the runner killed the sandbox on its way out; nothing half-done is stored
+        raise CheckCancelled() from e
     record_attempt(engine, result, session_id=session_id)  # stored before anything else can fail
     after = refresh(engine, course)
     unlocked = [u for u in course.order

@@ -19,13 +19,16 @@ def fingerprint(folder: Path) -> tuple[tuple[str, int, int], ...]:
     return tuple(out)
 
 
-def watch_loop(folder: Path, run: Callable[[], int], interval: float = 0.5, max_runs: int | None = None) -> None:
+def watch_loop(folder: Path, run: Callable[[], int], interval: float = 0.5, max_runs: int | None = None) -> bool:
+    """Returns True when Ctrl-C stopped it in the middle of a run (False: while waiting, or max_runs)."""
     runs = 0
     last = fingerprint(folder)
-    run()
-    runs += 1
-    print(f"\nwatching {folder} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    running = True
     try:
+        run()
+        runs += 1
+        running = False
+        print(f"\nwatching {folder} for changes (Ctrl-C to stop)", file=sys.stderr, flush=True)
         while max_runs is None or runs < max_runs:
             time.sleep(interval)
             now = fingerprint(folder)
@@ -33,7 +36,11 @@ def watch_loop(folder: Path, run: Callable[[], int], interval: float = 0.5, max_
                 time.sleep(0.1)  # let the editor finish writing
                 last = fingerprint(folder)
                 print("\n--- change detected, checking again ---", file=sys.stderr, flush=True)
+                running = True
                 run()
                 runs += 1
+                running = False
     except KeyboardInterrupt:
-        print("\nstopped watching", file=sys.stderr)
+        print(("" if running else "\n") + "stopped watching", file=sys.stderr)
+        return running
+    return False

@@ -129,3 +129,174 @@ def test_dev_check_validates_and_self_checks(tmp_path: Path):
     r = run_mentor("dev", "check", "neuron", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "curriculum valid" in r.stdout and "✓ neuron" in r.stdout
+
+
+def _spawn_mentor(pexpect, ws: Path, *args: str):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTOR_WORKSPACE")}
+    return pexpect.spawn(sys.executable, ["-m", "mentor.cli", *args], cwd=str(ws), encoding="utf-8", timeout=90,
+                         dimensions=(50, 140), env={**env, "COLUMNS": "140"})
+
+
+def _attempts(ws: Path) -> int:
+    import sqlite3
+
+    return sqlite3.connect(ws / ".mentor" / "progress.db").execute("SELECT count(*) FROM attempt").fetchone()[0]
+
+
+def test_ctrl_c_during_check_kills_the_sandbox_and_records_nothing(workspace: Path):
+    import pytest
+
+    pexpect = pytest.importorskip("pexpect")
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    marker = workspace / "sandbox.pid"
+    looping_neuron(workspace, marker)
+    child = _spawn_mentor(pexpect, workspace, "check", "neuron")
+    _, pgid = wait_for_pid(marker)
+    try:
+        child.sendintr()
+        child.expect("\r\ncheck cancelled\r\n")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 130
+        assert_gone(pgid)
+    finally:
+        kill_group(pgid)
+    assert _attempts(workspace) == 0, "a cancelled check must not be recorded"
+
+
+def test_ctrl_c_during_check_watch_stops_the_sandbox_too(workspace: Path):
+    import pytest
+
+    pexpect = pytest.importorskip("pexpect")
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    marker = workspace / "sandbox.pid"
+    looping_neuron(workspace, marker)
+    child = _spawn_mentor(pexpect, workspace, "check", "neuron", "--watch")
+    _, pgid = wait_for_pid(marker)
+    try:
+        child.sendintr()
+        child.expect("check cancelled")
+        child.expect("stopped watching")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 130
+        assert_gone(pgid)
+    finally:
+        kill_group(pgid)
+    assert _attempts(workspace) == 0
+
+
+def test_timeout_names_where_the_code_was_and_counts_the_checks_not_run(workspace: Path):
+    from sandbox_probe import loop_line_number, looping_neuron
+
+    looping_neuron(workspace, workspace / "sandbox.pid")
+    loop = loop_line_number(workspace)  # the frame is on the `while True:` line or its body
+    rc, out = check_json(workspace, "neuron")
+    assert rc == 1 and out["status"] == "timeout" and out["verdict"] == "timeout"
+    line = next((n for n in (loop - 1, loop) if f"sigmoid() at myllm/neuron.py:{n} was still running" in out["message"]), None)
+    assert line, out["message"]
+    assert "during check test_sigmoid" in out["message"]
+    statuses = [(t["name"], t["status"]) for t in out["tests"]]
+    assert statuses[:3] == [("test_linear_single_output", "pass"), ("test_linear_many_outputs", "pass"),
+                            ("test_sigmoid", "timeout")]
+    assert [s for _, s in statuses[3:]] == ["not_run"] * 7 and len(statuses) == 10
+    assert out["counts"] == {"pass": 2, "timeout": 1, "not_run": 7}
+    r = run_mentor("check", "neuron", "--seed", str(out["seed"]), cwd=workspace)
+    text = " ".join(r.stdout.replace("│", " ").split())
+    assert "10 checks: 2 passed, 1 timed out, 7 not run" in text, r.stdout
+    assert "sigmoid() at myllm/neuron.py:" in text and "was still running" in text, r.stdout
+    assert "checks passed" not in text
+
+
+def _flat(s: str) -> str:
+    return " ".join(s.replace("│", " ").replace("▌", " ").replace("`", "").split())
+
+
+def test_show_of_a_locked_unit_says_it_is_locked_and_what_unlocks_it(workspace: Path):
+    out = _flat(run_mentor("show", "losses", cwd=workspace).stdout)
+    assert "losses is locked: first make neuron proficient to unlock it" in out, out
+    assert "mentor check losses writes its stubs to myllm/losses.py" in out
+    assert "is locked" not in _flat(run_mentor("show", "neuron", cwd=workspace).stdout)
+
+
+def test_check_of_a_locked_unit_says_it_wrote_the_stubs(workspace: Path):
+    r = run_mentor("check", "losses", cwd=workspace)
+    out = _flat(r.stdout)
+    assert r.returncode == 1 and (workspace / "myllm" / "losses.py").exists()
+    assert "losses is locked (first make neuron proficient)" in out, r.stdout
+    assert "This check wrote the unit's stubs to myllm/losses.py" in out
+
+
+def test_passing_check_of_a_proficient_unit_says_proficient(workspace: Path):
+    import sqlite3
+
+    from mentor.curriculum import course
+
+    (workspace / "myllm" / "neuron.py").write_text(NEURON_REF)
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    for q in course().unit("neuron").questions:
+        con.execute("INSERT INTO answer (unit_id, question_id, created_at, answer, verdict, grader, feedback, is_review) "
+                    "VALUES ('neuron', ?, '2026-12-01T10:00:00', 'x', 'correct', 'auto', '', 0)", (q.id,))
+    con.commit()
+    con.close()
+    assert "neuron is now proficient" in run_mentor("check", "neuron", cwd=workspace).stdout
+    r = run_mentor("check", "neuron", cwd=workspace)
+    out = _flat(r.stdout)
+    assert r.returncode == 0 and "neuron is already proficient" in out, r.stdout
+    assert "Left for proficiency" not in out and "mentor ask" not in out
+    assert "is locked" not in _flat(run_mentor("show", "losses", cwd=workspace).stdout)
+
+
+def test_overflow_help_explains_np_where_to_a_learner_who_used_it(workspace: Path):
+    ref_body = ("    e = np.exp(-np.abs(z))  # in (0, 1]\n"
+                "    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))\n")
+    where = "    return np.where(z >= 0, 1.0 / (1.0 + np.exp(-z)), np.exp(z) / (1.0 + np.exp(z)))\n"
+    naive = "    return 1.0 / (1.0 + np.exp(-z))\n"
+    mod = workspace / "myllm" / "neuron.py"
+    assert ref_body in NEURON_REF
+    mod.write_text(NEURON_REF.replace(ref_body, where))
+    _, out = check_json(workspace, "neuron")
+    t = next(t for t in out["tests"] if t["name"] == "test_sigmoid")
+    assert t["status"] == "fail" and "returned the right values" in t["message"], t
+    assert "evaluates both a and b on every element" in t["message"]
+    assert "for z < 0 compute" not in (t["help"] or "").lower()  # not the code the learner already wrote
+    mod.write_text(NEURON_REF.replace(ref_body, naive))  # one naive formula: the plain overflow message
+    _, out = check_json(workspace, "neuron")
+    t = next(t for t in out["tests"] if t["name"] == "test_sigmoid")
+    assert t["status"] == "fail" and "only ever exponentiate a non-positive number" in t["message"], t
+    assert "np.where" not in t["message"]
+
+
+def test_sgd_momentum_accepts_a_rebound_velocity_but_not_rebound_parameters(workspace: Path):
+    for mod in ("neuron", "losses", "mlp", "train_mlp"):
+        src = (REPO / "reference_impl" / f"{mod}.py").read_text().replace("from reference_impl.", "from myllm.")
+        (workspace / "myllm" / f"{mod}.py").write_text(src)
+    path = workspace / "myllm" / "train_mlp.py"
+    in_place = ("        v *= momentum  # in place: velocity[k] stays the same array\n        v += g\n"
+                "        p -= lr * v  # in place: params[k] stays the same array\n")
+    src = path.read_text()
+    assert in_place in src
+    path.write_text(src.replace(in_place, "        velocity[k] = momentum * v + g  # a new, correct array\n"
+                                          "        p -= lr * velocity[k]\n"))
+    _, out = check_json(workspace, "train-mlp")
+    sgd = {t["name"]: t for t in out["tests"] if t["name"].startswith("test_sgd")}
+    assert len(sgd) == 3 and all(t["status"] == "pass" for t in sgd.values()), sgd
+    path.write_text(src.replace(in_place, "        v *= momentum\n        v += g\n        params[k] = p - lr * v\n"))
+    _, out = check_json(workspace, "train-mlp")
+    t = next(t for t in out["tests"] if t["name"] == "test_sgd_updates_in_place")
+    assert t["status"] == "fail" and "the caller's model holds references" in t["message"], t
+
+
+def test_losses_overflow_message_covers_np_where_over_two_formulas(workspace: Path):
+    ref = (REPO / "reference_impl" / "losses.py").read_text()
+    stable = "    per_elem = np.maximum(z, 0.0) - z * y + np.log1p(np.exp(-np.abs(z)))  # same shape as z\n"
+    where = "    per_elem = np.where(z > 0, z + np.log1p(np.exp(-z)), np.log1p(np.exp(z))) - z * y\n"
+    assert stable in ref
+    (workspace / "myllm" / "losses.py").write_text(ref.replace(stable, where))
+    _, out = check_json(workspace, "losses")
+    t = next(t for t in out["tests"] if t["name"] == "test_bce_with_logits_large")
+    assert t["status"] == "fail" and "evaluates both a and b on every element" in t["message"], t

@@ -19,9 +19,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the unit's hidden tests on your code in a sandbox and record the attempt.
 
-        Exit code: 0 pass, 1 fail, 2 usage or setup error.
+        Exit code: 0 pass, 1 fail, 2 usage or setup error, 130 cancelled with Ctrl-C (nothing recorded).
         """
-        from mentor.checking import run_check
+        from mentor.checking import CheckCancelled, run_check
         from mentor.render import render_check
 
         ws = workspace()
@@ -29,13 +29,29 @@ def register(app: typer.Typer) -> None:
         u = resolve_unit(c, unit, ws)
 
         def once() -> int:
-            outcome = run_check(ws, c, u, seed=seed)
+            try:
+                outcome = run_check(ws, c, u, seed=seed)
+            except CheckCancelled:  # the runner has killed the sandbox; no attempt was recorded
+                cancelled()
+                raise
             render_check(outcome, u, as_json=json_out)
             res = outcome.result
             return 0 if res.passed else (2 if res.verdict == "harness" else 1)
 
         if not watch:
-            raise typer.Exit(once())
+            try:
+                rc = once()
+            except CheckCancelled:
+                raise typer.Exit(130)
+            raise typer.Exit(rc)
         from mentor.watch import watch_loop
 
-        watch_loop(ws.package, once)
+        if watch_loop(ws.package, once):
+            raise typer.Exit(130)
+
+
+def cancelled() -> None:
+    """After Ctrl-C: on a line of its own (the terminal has echoed ^C), to stderr."""
+    import sys
+
+    print("\ncheck cancelled", file=sys.stderr, flush=True)

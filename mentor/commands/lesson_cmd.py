@@ -25,6 +25,9 @@ def register(app: typer.Typer) -> None:
         if step is not None and step > len(u.steps):
             raise MentorError(f"unit '{u.id}' has {len(u.steps)} steps, not {step}", f"use --step 1..{len(u.steps)}")
         md = unit_markdown(u, None if step is None else step - 1)
+        note = _locked_note(c, u)
+        if note:
+            md = f"> {note}\n\n{md}"
         if plain:
             typer.echo(md)
         else:
@@ -61,3 +64,24 @@ def register(app: typer.Typer) -> None:
             regrade_answers(ws, c, resolve_unit(c, unit, ws))
             return
         ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)
+
+
+def _locked_note(c: object, u: object) -> str | None:
+    """For a locked unit (in a workspace): that it is locked, what unlocks it, and that working ahead is fine."""
+    from mentor.errors import MentorError
+
+    try:
+        ws = workspace()
+    except MentorError:
+        return None  # reading a lesson needs no workspace
+    from mentor.progress import refresh
+
+    try:
+        st = refresh(ws.engine(), c).states.get(u.id)  # type: ignore[attr-defined]
+    except MentorError:
+        return None  # an unreadable database is reported by the commands that need it
+    if st is None or st.state != "locked":
+        return None
+    why = st.missing[0] if st.missing else "its prerequisites are not proficient yet"
+    return (f"{u.id} is locked: {why} to unlock it. You can read and work ahead: "  # type: ignore[attr-defined]
+            f"`mentor check {u.id}` writes its stubs to myllm/{u.exercise.module}.py, and attempts count once it unlocks.")  # type: ignore[attr-defined]

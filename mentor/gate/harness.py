@@ -5,6 +5,12 @@ unit, seed) and RESULTS (write-only). Every message on RESULTS is one line `<non
 nonce is read from CONFIG and the fd closed before any learner code is imported, so learner code
 cannot forge a result by printing, and exiting early leaves no "done" message (the runner names
 that). stdin is /dev/null; stdout/stderr belong to the learner and are captured by the runner.
+
+Events, in order: `imported`, `plan` (every test name), then per test `start` and `test` (its
+result), finally `done`; or a `fatal`. A watchdog thread sends one `stack` (the innermost frame of
+the learner's package on the main thread, and the running test) at the config's `sample_at`
+(CLOCK_MONOTONIC, shortly before the runner's wall-clock kill), so a timeout can say where the
+code was; with `plan`/`start` the runner can tell the check that was cut off from those never run.
 """
 
 from __future__ import annotations
@@ -15,22 +21,26 @@ import importlib.util
 import json
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any
 
-_write, _dumps, _monotonic = os.write, json.dumps, time.monotonic
+_write, _dumps, _monotonic, _sleep = os.write, json.dumps, time.monotonic, time.sleep
+_current_frames = sys._current_frames
 
 
 class _Channel:
     def __init__(self, fd: int, nonce: str) -> None:
         self.fd, self.nonce = fd, nonce
+        self.lock = threading.Lock()  # the watchdog thread sends too: one whole line at a time
 
     def send(self, msg: dict[str, Any]) -> None:
         data = (self.nonce + " " + _dumps(msg, default=str) + "\n").encode()
-        while data:
-            n = _write(self.fd, data)
-            data = data[n:]
+        with self.lock:
+            while data:
+                n = _write(self.fd, data)
+                data = data[n:]
 
 
 class _Blocker(importlib.abc.MetaPathFinder):
@@ -56,6 +66,36 @@ def _learner_frame(tb: Any, learner_dir: str) -> tuple[str, int, str] | None:
         if fn.startswith(learner_dir):
             found = (os.path.relpath(fn, os.path.dirname(learner_dir.rstrip(os.sep))), line, frame.f_code.co_name)
     return found
+
+
+def _stack_sample(frame: Any, learner_dir: str) -> dict[str, Any]:
+    """Where a (running) frame stack is: the innermost frame in the learner's package, else the innermost one."""
+    inner = frame
+    while frame is not None:
+        fn = frame.f_code.co_filename
+        if fn.startswith(learner_dir):
+            rel = os.path.relpath(fn, os.path.dirname(learner_dir.rstrip(os.sep)))
+            return {"learner": True, "function": frame.f_code.co_name, "file": rel, "line": frame.f_lineno}
+        frame = frame.f_back
+    if inner is None:
+        return {}
+    return {"learner": False, "function": inner.f_code.co_name, "file": os.path.basename(inner.f_code.co_filename),
+            "line": inner.f_lineno}
+
+
+def _start_watchdog(chan: _Channel, at: float, learner_dir: str, state: dict[str, Any]) -> None:
+    """Shortly before the runner's wall-clock kill, report where the main thread is (the runner cannot
+    see inside the process once it is killed). A daemon thread: it needs the GIL only for a moment."""
+    main = threading.main_thread().ident
+
+    def run() -> None:
+        delay = at - _monotonic()
+        if delay > 0:
+            _sleep(delay)
+        sample = _stack_sample(_current_frames().get(main), learner_dir)
+        chan.send({"event": "stack", "test": state.get("test"), **sample})
+
+    threading.Thread(target=run, daemon=True, name="mentor-watchdog").start()
 
 
 def _classify(exc: BaseException, learner_dir: str) -> dict[str, Any]:
@@ -196,6 +236,9 @@ def main() -> None:
     def importer(name: str) -> Any:
         return importlib.import_module(f"myllm.{name}")
 
+    state: dict[str, Any] = {"test": None}
+    if cfg.get("sample_at") is not None:
+        _start_watchdog(chan, float(cfg["sample_at"]), learner_dir, state)
     t0 = _monotonic()
     try:
         modules["__unit__"] = importer(cfg["module"])
@@ -216,7 +259,10 @@ def main() -> None:
     chan.send({"event": "imported", "seconds": _monotonic() - t0})
 
     tests = [(n, f) for n, f in vars(tests_mod).items() if n.startswith("test_") and callable(f)]
+    chan.send({"event": "plan", "tests": [n for n, _ in tests]})
     for name, fn in tests:
+        state["test"] = name
+        chan.send({"event": "start", "name": name})
         ctx = testkit.Context(cfg["seed"], name, modules, importer)
         res: dict[str, Any] = {"event": "test", "name": name, "help": getattr(fn, "__check_help__", None)}
         t0 = _monotonic()

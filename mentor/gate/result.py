@@ -7,14 +7,19 @@ CheckResult:
   needs is not installed; the message says what to install), harness), message, tests (list of TestResult),
   output (the learner's captured stdout/stderr, possibly truncated), output_truncated, code_hash.
 TestResult:
-  name, status (pass | fail | error | not_implemented), message, help, details (expected/actual,
-  errors and tolerances unless the test hides them), seconds.
+  name, status (pass | fail | error | not_implemented | timeout | not_run), message, help, details
+  (expected/actual, errors and tolerances unless the test hides them), seconds. `timeout` is the
+  check that was running when the time limit was reached (`error` when the process died otherwise);
+  `not_run` are the checks after it, which never ran.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+COUNT_LABELS = {"pass": "passed", "fail": "failed", "error": "errored", "not_implemented": "not implemented",
+                "timeout": "timed out", "not_run": "not run"}
 
 
 @dataclass
@@ -56,8 +61,15 @@ class CheckResult:
             out[t.status] = out.get(t.status, 0) + 1
         return out
 
+    def count_text(self) -> str:
+        """E.g. "10 checks: 1 passed, 1 timed out, 8 not run" (statuses in a fixed order)."""
+        c = self.counts
+        order = list(COUNT_LABELS) + [k for k in c if k not in COUNT_LABELS]
+        parts = [f"{c[k]} {COUNT_LABELS.get(k, k.replace('_', ' '))}" for k in order if c.get(k)]
+        return f"{len(self.tests)} checks: " + ", ".join(parts)
+
     def first_failure(self) -> TestResult | None:
-        return next((t for t in self.tests if t.status != "pass"), None)
+        return next((t for t in self.tests if t.status not in ("pass", "not_run")), None)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

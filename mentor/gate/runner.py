@@ -164,7 +164,12 @@ def run_gate(workspace: Path, spec: GateSpec, seed: int | None = None) -> CheckR
     return res
 
 
-def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str) -> bytes:
+def _sample_margin(limit_s: float) -> float:
+    """How long before the wall-clock kill the harness samples the learner's stack."""
+    return min(1.0, max(0.2, 0.1 * limit_s))
+
+
+def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str, sample_at: float | None = None) -> bytes:
     callables = [a for a in spec.banned if "." in a]
     blocked = {a: "banned" for a in spec.banned if "." not in a}
     if spec.numpy_only:
@@ -173,7 +178,7 @@ def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str) -> bytes:
         "nonce": nonce, "package_root": str(package_root()), "reference_root": str(reference_root()),
         "workspace": str(workspace.resolve()), "module": spec.module, "tests_path": str(spec.tests_path),
         "seed": seed, "threads": spec.threads, "banned_callables": callables, "blocked_modules": blocked,
-        "numpy_only": spec.numpy_only,
+        "numpy_only": spec.numpy_only, "sample_at": sample_at,
     }).encode()
 
 
@@ -183,33 +188,37 @@ def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
     res_r, res_w = os.pipe()
     with tempfile.TemporaryDirectory(prefix="mentor-check-") as tmp:
         late = hasattr(resource, "prlimit")
+        # CLOCK_MONOTONIC is system-wide on Linux and macOS: the harness can compare against it
+        sample_at = time.monotonic() + spec.time_limit_s - _sample_margin(spec.time_limit_s)
         proc = subprocess.Popen(
             [sys.executable, "-I", str(HARNESS), str(cfg_r), str(res_w)], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=_env(spec, tmp),
             pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=None if late else (lambda: _limits(spec)))
-        if late:
-            _prlimit(proc.pid, spec)
-        os.close(cfg_r)
-        os.close(res_w)
-        with os.fdopen(cfg_w, "wb") as f:
-            f.write(_config(workspace, spec, res.seed, nonce))
-        flooded = threading.Event()
+        try:  # from here on the sandbox never outlives this call, Ctrl-C (KeyboardInterrupt) included
+            if late:
+                _prlimit(proc.pid, spec)
+            os.close(cfg_r)
+            os.close(res_w)
+            with os.fdopen(cfg_w, "wb") as f:
+                f.write(_config(workspace, spec, res.seed, nonce, sample_at))
+            flooded = threading.Event()
 
-        def flood() -> None:
-            flooded.set()
+            def flood() -> None:
+                flooded.set()
+                _kill_group(proc.pid)
+
+            out = _OutputReader(proc.stdout, spec.output_kb << 10, flood)
+            results = _ResultReader(res_r, nonce)
+            out.start()
+            results.start()
+            timed_out = False
+            try:
+                proc.wait(timeout=spec.time_limit_s)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+        finally:
             _kill_group(proc.pid)
-
-        out = _OutputReader(proc.stdout, spec.output_kb << 10, flood)
-        results = _ResultReader(res_r, nonce)
-        out.start()
-        results.start()
-        timed_out = False
-        try:
-            proc.wait(timeout=spec.time_limit_s)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        _kill_group(proc.pid)
-        proc.wait()
+            proc.wait()
         out.join(timeout=2)
         results.join(timeout=2)
     res.output = out.buf.decode("utf-8", "replace")
@@ -221,12 +230,14 @@ def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc:
     res.tests = [TestResult.from_msg(m) for m in msgs if m.get("event") == "test"]
     fatal = next((m for m in msgs if m.get("event") == "fatal"), None)
     done = any(m.get("event") == "done" for m in msgs)
-    running = _next_test_hint(res)
+    running = _running_test(res, msgs)
+    during = f" (while check {running} was running)" if running else ""
     if flooded:
-        res.verdict, res.message = "output_limit", f"learner code printed more than {HARD_OUTPUT_BYTES >> 20} MiB{running}; remove the prints in loops"
+        res.verdict, res.message = "output_limit", f"learner code printed more than {HARD_OUTPUT_BYTES >> 20} MiB{during}; remove the prints in loops"
     elif timed_out:
         res.status, res.verdict = "timeout", "timeout"
-        res.message = f"time limit of {spec.time_limit_s:g} s reached{running}: possible infinite loop, or an algorithm far slower than needed"
+        res.message = (f"time limit of {spec.time_limit_s:g} s reached: {_where_it_ran(msgs, running, spec.module)}; "
+                       "possible infinite loop, or an algorithm far slower than needed")
     elif fatal is not None:
         res.verdict = fatal.get("kind") or fatal.get("status")
         if fatal.get("status") == "not_implemented":
@@ -235,23 +246,55 @@ def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc:
         res.message = fatal.get("message", "")
     elif rc < 0 and -rc == signal.SIGXCPU:
         res.status, res.verdict = "timeout", "timeout"
-        res.message = f"CPU time limit reached{running}: possible infinite loop"
+        res.message = f"CPU time limit reached{during}: possible infinite loop"
     elif rc < 0 and -rc == signal.SIGXFSZ:
-        res.verdict, res.message = "output_limit", f"a file written by learner code passed the 64 MiB limit{running}"
+        res.verdict, res.message = "output_limit", f"a file written by learner code passed the 64 MiB limit{during}"
     elif rc < 0 and -rc == signal.SIGKILL:
-        res.verdict, res.message = "memory", f"the process was killed (SIGKILL){running}, most likely for using too much memory (limit {spec.memory_mb} MiB)"
+        res.verdict, res.message = "memory", f"the process was killed (SIGKILL){during}, most likely for using too much memory (limit {spec.memory_mb} MiB)"
     elif rc < 0:
         name = SIGNAL_NAMES.get(-rc, signal.Signals(-rc).name if -rc in signal.valid_signals() else str(-rc))
-        res.verdict, res.message = "crash", f"the process crashed: {name} (signal {-rc}){running}"
+        res.verdict, res.message = "crash", f"the process crashed: {name} (signal {-rc}){during}"
     elif not done:
         res.verdict = "exit"
-        res.message = f"the process exited (code {rc}) before the checks finished{running}: learner code called os._exit() or similar"
+        res.message = f"the process exited (code {rc}) before the checks finished{during}: learner code called os._exit() or similar"
     else:
         _summarise(res)
+        return
+    _unfinished(res, msgs, running)
 
 
-def _next_test_hint(res: CheckResult) -> str:
-    return f" (after test {res.tests[-1].name})" if res.tests else ""
+def _running_test(res: CheckResult, msgs: list[dict[str, Any]]) -> str | None:
+    """The check that had started but not reported when the process ended (None: between checks, or importing)."""
+    finished = {t.name for t in res.tests}
+    started = [m.get("name") for m in msgs if m.get("event") == "start"]
+    return started[-1] if started and started[-1] not in finished else None
+
+
+def _where_it_ran(msgs: list[dict[str, Any]], running: str | None, module: str) -> str:
+    """Where the code was when time ran out, from the harness's stack sample taken just before the kill."""
+    sample = next((m for m in reversed(msgs) if m.get("event") == "stack"), None)
+    if sample and sample.get("test") != running:
+        sample = None  # taken during an earlier check: it says nothing about where this one was
+    during = f"check {running}" if running else f"importing myllm.{module}"
+    if sample and sample.get("learner"):
+        return f"{sample['function']}() at {sample['file']}:{sample['line']} was still running (during {during})"
+    if sample and sample.get("function"):
+        return (f"{during} was still running, outside your code ({sample['function']}() at "
+                f"{sample['file']}:{sample['line']})")
+    return f"{during} was still running"
+
+
+def _unfinished(res: CheckResult, msgs: list[dict[str, Any]], running: str | None) -> None:
+    """Add the check that was cut off and the checks that never ran, so the count shows them."""
+    plan = next((m.get("tests") or [] for m in msgs if m.get("event") == "plan"), [])
+    finished = {t.name for t in res.tests}
+    for name in plan:
+        if name in finished:
+            continue
+        if name == running:
+            res.tests.append(TestResult(name, "timeout" if res.verdict == "timeout" else "error", res.message))
+        else:
+            res.tests.append(TestResult(name, "not_run", "not run: the check stopped before reaching it"))
 
 
 def _summarise(res: CheckResult) -> None:

@@ -214,7 +214,7 @@ class MentorChannel:
             return self._failed(str(getattr(e, "message", e)))
         if reply.error == "interrupted" and not reply.content:  # Ctrl-C before any text: the learner's choice
             self.history.pop()
-            self.emit("warn", "reply interrupted (your message is saved)")
+            self.emit("warn", "reply cancelled (your message is saved)")
             return None
         if reply.status == "failed" or (reply.status == "partial" and not reply.content):
             self._store("tool", json.dumps({"event": "provider_error", "http_status": reply.http_status,
@@ -229,7 +229,8 @@ class MentorChannel:
             self.emit("info", "The mentor is back online.")
         turn = Turn(reply.content, reply.status)
         if reply.status == "partial":
-            self.emit("warn", f"the reply was cut off ({reply.error}); what arrived is kept")
+            self.emit("warn", "reply cancelled; what arrived is kept" if reply.error == "interrupted"
+                      else f"the reply was cut off ({reply.error}); what arrived is kept")
         if leak_check and leak_check(reply.content):
             turn = self._withhold(reply.content, leak_check)  # appends both replies and the tool's request
         else:

@@ -15,7 +15,8 @@ HELP = """\
           (the step may then be passed; recorded as revealed, it comes back in a review)
 /dispute  grade your last explanation yourself when you disagree with the judge (recorded as self-assessed)
 /skip     skip the remaining reviews
-/quit     end the session with a summary (Ctrl-C and Ctrl-D do the same)
+/quit     end the session with a summary (Ctrl-C at the prompt and Ctrl-D do the same;
+          Ctrl-C during /check or a reply cancels just that)
 /help     this list
 Plain text answers the pending question; start with ? to ask the mentor instead."""
 
@@ -30,13 +31,17 @@ def dispatch(e: Any, text: str) -> None:
 
 
 def _check(e: Any, arg: str) -> None:
-    from mentor.checking import run_check
+    from mentor.checking import CheckCancelled, run_check
 
     if e.unit is None:
         e.emit("warn", "no current unit to check")
         return
-    e.emit("info", f"checking {e.unit.id} ...")
-    outcome = run_check(e.ws, e.course, e.unit, session_id=e.session_id)
+    e.emit("info", f"checking {e.unit.id} ... (Ctrl-C cancels the check)")
+    try:
+        outcome = run_check(e.ws, e.course, e.unit, session_id=e.session_id)
+    except CheckCancelled:
+        e.emit("warn", "check cancelled: the sandbox was stopped and nothing was recorded")
+        return
     e.last_check = outcome.result
     e.events["checks"] += 1
     e.emit("check", "", {"outcome": outcome, "unit": e.unit})

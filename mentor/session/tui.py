@@ -77,7 +77,8 @@ class TerminalUI:
 
 
 def run_session(engine: Any) -> None:
-    """The read-eval loop. Ctrl-C, Ctrl-D and /quit all end with a summary; nothing typed is lost."""
+    """The read-eval loop. Ctrl-C at the prompt, Ctrl-D and /quit end with a summary; Ctrl-C during an
+    operation (/check, a streaming reply) cancels only that one, so a second Ctrl-C ends the session."""
     ui_console = sys.stdout
     engine.start()
     try:
@@ -87,7 +88,10 @@ def run_session(engine: Any) -> None:
             except EOFError:
                 engine.end("eof")
                 break
-            engine.handle(line)
+            try:
+                engine.handle(line)
+            except KeyboardInterrupt:  # a second Ctrl-C while this is shown reaches the handler below
+                engine.emit("warn", "cancelled (Ctrl-C at the prompt ends the session)")
     except KeyboardInterrupt:
         print(file=ui_console)
         engine.end("interrupted")

@@ -106,3 +106,36 @@ def test_full_offline_session_in_a_terminal(workspace: Path):
     assert st["phases"][0]["units"][0]["state"] == "proficient"
     con = sqlite3.connect(workspace / ".mentor" / "progress.db")
     assert con.execute("SELECT count(*) FROM session WHERE ended_at IS NOT NULL").fetchone() == (1,)
+
+
+def test_ctrl_c_cancels_a_check_not_the_session(workspace: Path):
+    """Ctrl-C during /check stops the sandbox and returns to the prompt; Ctrl-C at the prompt ends the session."""
+    pexpect = pytest.importorskip("pexpect")
+    sys.path.insert(0, str(REPO / "tests"))
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    marker = workspace / "sandbox.pid"
+    looping_neuron(workspace, marker)
+    child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--offline"], cwd=str(workspace),
+                          encoding="utf-8", timeout=90, dimensions=(50, 140), env={**__import__("os").environ, "COLUMNS": "140"})
+    child.expect("step 1/5\\] > ")
+    child.sendline("/check")
+    _, pgid = wait_for_pid(marker)
+    try:
+        child.sendintr()
+        child.expect("check cancelled")
+        child.expect("step 1/5\\] > ")  # the session goes on
+        assert_gone(pgid)
+        child.sendline(STEP_ANSWERS[0])
+        child.expect("Step passed")
+        child.expect("\\] > ")
+        child.sendintr()  # at the prompt: the session ends with its summary
+        child.expect("session summary")
+        child.expect(pexpect.EOF)
+        child.close()
+    finally:
+        kill_group(pgid)
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    assert con.execute("SELECT count(*) FROM attempt").fetchone() == (0,), "a cancelled check must not be recorded"
+    summary, ended = con.execute("SELECT summary, ended_at FROM session").fetchone()
+    assert ended and "Steps passed: 1" in summary and "checks: 0" in summary

@@ -36,10 +36,10 @@ LINES = ["? Q1-broadcast: how does b broadcast?", "? Q2-retry: and the bias grad
          "? Q4-drop: what about K = 1?", "? Q5-drip: tell me more", "? Q6-auth: still there?", "? Q7-auth: hello?"]
 
 
-def _spawn(ws: Path, srv: FakeLLMServer, home: Path):
+def _spawn(ws: Path, srv: FakeLLMServer, home: Path, deadline_s: str = "2"):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTOR_", "DEEPSEEK", "DASHSCOPE", "OPENAI"))}
     env.update(MENTOR_BASE_URL=srv.base_url, MENTOR_MODEL="fake-mentor", MENTOR_API_KEY="sk-test-secret-123",
-               MENTOR_HOME=str(home), MENTOR_REPLY_DEADLINE_S="2", COLUMNS="160")
+               MENTOR_HOME=str(home), MENTOR_REPLY_DEADLINE_S=deadline_s, COLUMNS="160")
     return pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--minutes", "30"], cwd=str(ws), env=env,
                          encoding="utf-8", timeout=90, dimensions=(60, 160))
 
@@ -256,3 +256,41 @@ def test_learner_can_dispute_a_judge_verdict_and_self_assess(workspace: Path):
     events.clear()
     e.handle("/dispute")  # nothing left to dispute
     assert any(k == "warn" and "Nothing to dispute" in t for k, t, _ in events)
+
+
+def test_ctrl_c_cancels_a_streaming_reply_or_a_check_and_a_second_one_ends_the_session(workspace: Path, tmp_path: Path):
+    from sandbox_probe import assert_gone, kill_group, looping_neuron, wait_for_pid
+
+    slow = {"match": "Q-slow", "content": ["drip "] * 400, "delay_s": 0.05}
+    with FakeLLMServer([slow], default={"content": ["SUMMARY: cancelled twice. NEXT: step 2."]}) as srv:
+        child = _spawn(workspace, srv, tmp_path / "home", deadline_s="60")
+        child.expect("step 1/5\\] > ")
+        child.sendline("? Q-slow: tell me slowly")
+        child.expect("drip drip drip")
+        child.sendintr()
+        child.expect("reply cancelled")
+        child.expect("step 1/5\\] > ")  # the session goes on
+        child.sendline("(32, 4)")
+        child.expect("Step passed")
+        child.expect("\\] > ")
+        marker = workspace / "sandbox.pid"
+        looping_neuron(workspace, marker)
+        child.sendline("/check")
+        _, pgid = wait_for_pid(marker)
+        try:
+            child.sendintr()
+            child.expect("check cancelled")
+            child.expect("\\] > ")
+            assert_gone(pgid)
+            child.sendintr()  # the second Ctrl-C, at the prompt: ends the session with the summary
+            child.expect("session summary")
+            child.expect("cancelled twice")
+            child.expect(pexpect.EOF)
+            child.close()
+        finally:
+            kill_group(pgid)
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    assert con.execute("SELECT count(*) FROM attempt").fetchone() == (0,)
+    partial = con.execute("SELECT status, content FROM message WHERE role = 'assistant' ORDER BY id").fetchall()[0]
+    assert partial[0] == "partial" and partial[1].startswith("drip drip") and len(partial[1]) < 2000
+    assert con.execute("SELECT ended_at FROM session").fetchone()[0]

@@ -36,23 +36,53 @@ def test_linear_many_outputs(ctx):
     assert_close(out, ref.linear(x, w, b), what="linear(x, w, b)", inputs="w of shape (D, K), b of shape (K,)", atol=1e-10)
 
 
+def _overflow_warnings(fn, z):
+    """Call fn(z) and return the NumPy overflow warnings it raised (and its result)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        np.seterr(over="warn", invalid="warn", divide="warn", under="ignore")
+        out = fn(z.copy())
+    return [w for w in caught if "overflow" in str(w.message)], out
+
+
+def _overflows_on_both_signs(fn):
+    """Both formulas were evaluated everywhere (np.where over two branches): exp() overflows for large
+    positive AND for large negative z. A single naive formula overflows for one sign only."""
+    big = np.linspace(5e3, 1e4, 8)
+    try:
+        return bool(_overflow_warnings(fn, big)[0]) and bool(_overflow_warnings(fn, -big)[0])
+    except Exception:
+        return False
+
+
 def _check_activation(ctx, name, atol=1e-9, rtol=1e-7):
     fn = ctx.symbol(name)
     for label, z in _inputs(ctx.rng):
         expected = getattr(ref, name)(z)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            np.seterr(over="warn", invalid="warn", divide="warn", under="ignore")
-            out = fn(z.copy())
-        overflow = [w for w in caught if "overflow" in str(w.message)]
+        overflow, out = _overflow_warnings(fn, z)
         if overflow:
+            try:
+                assert_close(out, expected, what=f"{name}(z)", inputs=label, atol=atol, rtol=rtol)
+                values_right = True
+            except CheckFailure:
+                values_right = False
+            if values_right and _overflows_on_both_signs(fn):
+                raise CheckFailure(
+                    f"{name}(z) returned the right values on {label}, but NumPy warned '{overflow[0].message}', "
+                    "for large positive and for large negative z alike: an exp() overflowed in a result that was "
+                    "then thrown away. np.where(cond, a, b) is not an if: it evaluates both a and b on every "
+                    "element before choosing, so the formula meant only for the other sign still overflows there.",
+                    help="No exp() may ever see a large positive argument, not even in a branch that is discarded: "
+                         "compute each formula only on the elements it is meant for (a boolean mask selects them), "
+                         "or use one formula whose exp() argument is non-positive for every z.")
             raise CheckFailure(f"{name}(z) raised a NumPy overflow warning on {label}: "
                                f"'{overflow[0].message}'. exp() of a large positive number overflows; "
                                "only ever exponentiate a non-positive number.")
         assert_close(out, expected, what=f"{name}(z)", inputs=label, atol=atol, rtol=rtol)
 
 
-@check(help="For z < 0 compute exp(z) / (1 + exp(z)); for z >= 0 compute 1 / (1 + exp(-z)).")
+@check(help="Only ever exponentiate a non-positive number: for z < 0 exp(z) / (1 + exp(z)), for z >= 0 "
+            "1 / (1 + exp(-z)), each computed only on its own elements (np.where(cond, a, b) computes a and b everywhere).")
 def test_sigmoid(ctx):
     _check_activation(ctx, "sigmoid")
 

@@ -20,7 +20,13 @@ def _call(ctx, name, *args, label, **kwargs):
     bad = [w for w in caught if any(b in str(w.message) for b in BAD_WARNINGS)]
     if bad:
         msg = str(bad[0].message)
-        if "overflow" in msg:
+        if "overflow" in msg and _all_finite(out):
+            why = ("an exp() overflowed although the result came out finite, so the overflow was in an intermediate "
+                   "that should not exist: either a formula whose overflow happens to round to the right value "
+                   "(1 / (1 + exp(-z)) at z = -1e4 is 1 / inf = 0), or np.where(cond, a, b) over two formulas, which "
+                   "is not an if: it evaluates both a and b on every element, so a formula meant for the other sign "
+                   "still overflows there. No exp() may see a large positive argument, not even in a discarded branch")
+        elif "overflow" in msg:
             why = "exp() of a large positive number overflows: only ever exponentiate a non-positive number"
         elif "divide by zero" in msg:
             why = "log(0) or x / 0: a probability rounded to exactly 0 (or 1) before a log or a division"
@@ -28,6 +34,13 @@ def _call(ctx, name, *args, label, **kwargs):
             why = "a nan appeared (0 / 0, inf / inf, inf - inf or 0 * inf): some exp() underflowed to 0 or overflowed to inf"
         raise CheckFailure(f"{name}(...) raised a NumPy warning on {label}: '{msg}'. {why}.")
     return out
+
+
+def _all_finite(out):
+    try:
+        return bool(np.all(np.isfinite(np.asarray(out, dtype=np.float64))))
+    except (TypeError, ValueError):
+        return False
 
 
 def _scalar(out, name, label):
@@ -102,7 +115,7 @@ def test_bce_with_logits(ctx):
 
 
 @check(help="At |z| ~ 1e4, sigmoid(z) rounds to exactly 0 or 1, so log(sigmoid) and log(1 - sigmoid) break, and clipping "
-            "the probability caps the loss. Rewrite the loss in terms of z itself: log(1 + e^z) can be split so no exponent is positive.")
+            "the probability caps the loss. Rewrite the loss in terms of z itself: log(1 + e^z) can be split so that no exponent is positive for any z (an exp() in a discarded np.where branch still runs).")
 def test_bce_with_logits_large(ctx):
     z = _large(ctx.rng, 12)
     cases = [

@@ -107,8 +107,16 @@ def _train(ctx, X, y, label, **kwargs):
         out = ctx.symbol("train_logistic_regression")(X.copy(), y.copy(), **kwargs)
     bad = [w for w in caught if any(b in str(w.message) for b in BAD_WARNINGS)]
     if bad:
-        raise CheckFailure(f"train_logistic_regression raised a NumPy warning on {label}: '{bad[0].message}'. "
-                           "Compute the loss from the logits with a stable BCE (your bce_with_logits), never log(sigmoid(z)).")
+        msg = str(bad[0].message)
+        if "overflow" in msg:
+            why = ("An exp() overflowed: the logits reach |z| ~ 1e4 here. Both the loss and the gradient's sigmoid "
+                   "must be stable ones (like the sigmoid and bce_with_logits of the neuron and losses units); a hand-written "
+                   "1 / (1 + exp(-z)) or np.where(cond, a, b) over two formulas (np.where evaluates both on every "
+                   "element) still overflows.")
+        else:
+            why = ("A probability rounded to exactly 0 or 1 reached a log or a division: compute the loss from the "
+                   "logits with a stable BCE (your bce_with_logits), never log(sigmoid(z)).")
+        raise CheckFailure(f"train_logistic_regression raised a NumPy warning on {label}: '{msg}'. {why}")
     if not (isinstance(out, tuple) and len(out) == 3):
         raise CheckFailure(f"train_logistic_regression must return a tuple (w, b, losses), got {type(out).__name__}"
                            f"{' of length ' + str(len(out)) if isinstance(out, (tuple, list)) else ''} on {label}")

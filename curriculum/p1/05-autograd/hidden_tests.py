@@ -295,7 +295,9 @@ def test_number_on_the_left(ctx):
     _run_cases(ctx, cases, f"x = {a:.6g}")
 
 
-@check(help="A node used twice gets the SUM of both contributions: use += in every backward, never =.")
+@check(help="A node used twice gets the SUM of both contributions: += in every backward, never =. And each node's "
+            "backward must run exactly once: if the topological order lists a node twice (no 'visited' set), its "
+            "contributions are added twice.")
 def test_node_reuse_accumulates(ctx):
     a = float(ctx.rng.uniform(0.5, 2.0)) * (1 if ctx.rng.random() < 0.5 else -1)
     b = float(ctx.rng.uniform(0.5, 2.0))
@@ -332,8 +334,10 @@ def test_shared_subexpression_order(ctx):
     _compare_graph(V, [a - 0.5], program, "nested diamonds")
 
 
-@check(help="sigmoid must not compute exp of a large positive number: for x < 0 use e^x / (1 + e^x), "
-            "for x >= 0 use 1 / (1 + e^-x). math.exp raises OverflowError above ~709.")
+@check(help="Neither sigmoid's forward nor its backward may compute exp of a large positive number, not even one "
+            "whose result is then discarded: for x < 0 e^x / (1 + e^x), for x >= 0 1 / (1 + e^-x), computing only the "
+            "branch that is used; the local derivative s(1 - s) reuses the output and needs no exp. math.exp raises "
+            "OverflowError above ~709.")
 def test_sigmoid_large_inputs(ctx):
     V = _V(ctx)
     xs = [-1000.0, 1000.0, -750.0, 800.0]
@@ -364,8 +368,8 @@ def test_sigmoid_large_inputs(ctx):
                     f"x = Value({x:.6g}); x.sigmoid().backward(): x.grad is {g!r}, expected {e.grad!r} (= s(1 - s))")
 
 
-@check(help="backward() must not recurse: CPython stops at ~1000 nested calls. Build the topological order "
-            "with your own stack (a list), e.g. of (node, children_done) pairs.")
+@check(help="backward() must work on graphs a few thousand nodes deep (this chain: 6000). Each node must come after "
+            "all of its consumers and be visited once; the order must be built without recursion.")
 def test_deep_chain(ctx):
     V = _V(ctx)
     n = 3000  # v = v * c_i + a_i, 3000 times: a graph 6000 nodes deep
@@ -388,8 +392,11 @@ def test_deep_chain(ctx):
     try:
         out.backward()
     except RecursionError:
-        raise CheckFailure(f"backward() on a chain {2 * n} nodes deep raised RecursionError: a recursive topological "
-                           "sort hits Python's recursion limit (1000). Use an explicit stack.") from None
+        raise CheckFailure(f"backward() on a chain {2 * n} nodes deep raised RecursionError: backward() must handle "
+                           "graphs a few thousand nodes deep, and a recursive topological sort hits Python's recursion "
+                           "limit (1000).",
+                           help="Build the topological order iteratively, with your own stack (a list), e.g. of "
+                                "(node, children_done) pairs.") from None
     assert_close(_num(out.data, "output data"), out_ref.data, what="the chain's output data", atol=1e-9, rtol=1e-9)
     assert_close(_num(x.grad, "x.grad"), x_ref.grad, what="x.grad at the start of the deep chain",
                  inputs=f"a chain {2 * n} nodes deep", atol=1e-12, rtol=1e-9)

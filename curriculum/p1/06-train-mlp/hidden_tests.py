@@ -1,7 +1,9 @@
 """Hidden tests for unit `train-mlp`: the learner's myllm/train_mlp.py against reference_impl/train_mlp.py.
 
 sgd_momentum_step is compared step by step with the reference (parameters AND velocity), and
-checked to update the caller's arrays in place. train_classifier is trained by the learner's
+checked to update the caller's parameter arrays in place (the caller's model holds them). The
+velocity dict's entries may be updated in place or rebound to new, correct arrays: the velocity is
+the optimizer's own state and nothing else refers to it. train_classifier is trained by the learner's
 code on data generated here (a 3-class spiral, seeded from ctx.rng) and judged by held-out
 accuracy, computed with the reference forward pass on the returned parameters.
 """
@@ -37,8 +39,8 @@ def _explain_velocity(v, g, v_prev, momentum, lr):
         "momentum * v + lr * g (the lr is inside v)": momentum * v_prev + lr * g,
     }
     if v.shape == v_prev.shape and np.array_equal(v, v_prev):
-        return (" Your velocity did not change at all: the new velocity must be written into the caller's "
-                "velocity[k] array (in place), not into a local variable.")
+        return (" Your velocity did not change at all: the new velocity must end up in the caller's velocity "
+                "dict (velocity[k] updated in place, or velocity[k] = the new array), not only in a local variable.")
     for name, c in cands.items():
         if v.shape == c.shape and np.allclose(v, c, atol=1e-12, rtol=1e-9):
             return f" Your velocity equals {name}; this course uses v = momentum * v + g, then p = p - lr * v."
@@ -87,7 +89,7 @@ def test_sgd_trajectory(ctx):
                 assert_close(p[k], exp_p[k], what=f"params['{k}'] after step {step}", inputs=label, atol=1e-10, rtol=1e-9)
 
 
-@check(help="Update the arrays themselves (p -= ..., v *= ..., v += ... or p[...] = ...): `params[k] = params[k] - lr * v` makes a NEW array, and anyone holding the old one never sees the update.")
+@check(help="Update the parameter arrays themselves (p -= ... or p[...] = ...): `params[k] = params[k] - lr * v` makes a NEW array and rebinds the dict entry, and the caller's model, which holds the old array, never sees the step. (The velocity entries may be updated in place or replaced.)")
 def test_sgd_updates_in_place(ctx):
     params, velocity = _dicts(ctx.rng, SHAPES)
     grads = {k: ctx.rng.normal(size=s) for k, s in SHAPES.items()}
@@ -100,13 +102,13 @@ def test_sgd_updates_in_place(ctx):
     fn(params, _copy(grads), velocity, 0.1, 0.9)
     for k in SHAPES:
         assert_true(params[k] is p_objs[k],
-                    f"after sgd_momentum_step, params['{k}'] is a new array, not the one the caller passed in: update it in place")
-        assert_true(velocity[k] is v_objs[k],
-                    f"after sgd_momentum_step, velocity['{k}'] is a new array, not the one the caller passed in: update it in place")
+                    f"after sgd_momentum_step, params['{k}'] is a new array, not the one the caller passed in: the caller's "
+                    "model holds references to its parameter arrays, so update them in place")
         assert_close(p_objs[k], exp_p[k], what=f"the caller's params['{k}'] array after two steps", atol=1e-10, rtol=1e-9,
                      inputs="a reference to the array held before the step")
-        assert_close(v_objs[k], exp_v[k], what=f"the caller's velocity['{k}'] array after two steps", atol=1e-10, rtol=1e-9,
-                     inputs="a reference to the array held before the step")
+        # velocity is the optimizer's own state: in place or rebound to a new array, only the dict's entry counts
+        assert_close(velocity[k], exp_v[k], what=f"velocity['{k}'] after two steps", atol=1e-10, rtol=1e-9,
+                     inputs="the velocity dict the caller passed in")
 
 
 # --------------------------------------------------------------------------- train_classifier

@@ -14,8 +14,9 @@ def sgd_momentum_step(params, grads, velocity, lr, momentum=0.9):
         params[k]   = params[k] - lr * velocity[k]
 
     params, grads, velocity: dicts of arrays with the same keys and shapes; velocity is created
-    by the caller (zeros before the first step). Update the arrays themselves: after the call,
-    params[k] and velocity[k] must be the same array objects as before, holding the new values.
+    by the caller (zeros before the first step). Update the parameter arrays themselves: after
+    the call, params[k] must be the same array object as before, holding the new values (the
+    caller's model holds it). velocity[k] may be updated in place or replaced by a new array.
     grads is not modified. Returns nothing.
     """
     raise NotImplementedError

@@ -209,7 +209,9 @@ def test_runs_out_of_pairs(ctx):
 
 
 @check(help="Re-count only the words that contain the merged pair: keep pre-token counts, pair counts and an index "
-            "pair -> words, and update them after each merge instead of recounting the corpus.")
+            "pair -> words, and update them after each merge instead of recounting the corpus. If you already do, time "
+            "the other parts of a merge: finding the words must be an index lookup, not a scan of every word, and "
+            "choosing the best pair one max() over the counts, not a sort.")
 def test_training_speed(ctx):
     path = _write("speed.txt", _english(ctx.rng, 400_000, separator=EOT))
     vocab_size, specials = 256 + 1 + 500, [EOT]
