@@ -13,6 +13,25 @@ from mentor.commands import check_cmd, config_cmd, dev_cmd, doctor_cmd, lesson_c
 from mentor.commands.common import state
 from mentor.errors import MentorError
 
+def _flags_without_a_value_placeholder() -> None:
+    """typer's rich help prints `--json <bool>` for on/off flags, which take no value: show them bare."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_mentor_patched", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:  # type: ignore[name-defined]
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._mentor_patched = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_value_placeholder()
+
 app = typer.Typer(
     name="mentor",
     help="A tutor for building a small LLM from first principles, one verified step at a time.",

@@ -300,3 +300,12 @@ def test_losses_overflow_message_covers_np_where_over_two_formulas(workspace: Pa
     _, out = check_json(workspace, "losses")
     t = next(t for t in out["tests"] if t["name"] == "test_bce_with_logits_large")
     assert t["status"] == "fail" and "evaluates both a and b on every element" in t["message"], t
+
+
+def test_help_shows_boolean_flags_without_a_value_placeholder(tmp_path):
+    for args in (["--help"], ["check", "--help"], ["status", "--help"], ["ask", "--help"], ["start", "--help"],
+                 ["doctor", "--help"], ["dev", "check", "--help"]):
+        r = run_mentor(*args, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "<bool>" not in r.stdout, (args, r.stdout)
+    assert "--json" in run_mentor("check", "--help", cwd=tmp_path).stdout
