@@ -125,12 +125,72 @@ def _short(q: Any, answer: str) -> Grade:
     return Grade("incorrect", "not what we were looking for")
 
 
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+NORMALISED = "correct (accepted by normalisation: the same values, written differently — spacing, 0 vs 0.0, quotes)"
+
+
+def _chunks(text: str) -> list[str]:
+    """Split printed output at whitespace outside brackets and quotes: "(3, 3) (3,)" -> ["(3, 3)", "(3,)"]."""
+    out, cur, depth, quote = [], "", 0, ""
+    for ch in text.strip():
+        if quote:
+            cur += ch
+            if ch == quote and not cur.endswith("\\" + quote):
+                quote = ""
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        if ch.isspace() and depth == 0:
+            if cur:
+                out.append(cur)
+            cur = ""
+            continue
+        cur += ch
+    if cur:
+        out.append(cur)
+    return out
+
+
+def _canon_value(v: Any) -> Any:
+    if isinstance(v, bool):
+        return ("bool", v)
+    if isinstance(v, (int, float)):
+        return ("num", float(v))
+    if isinstance(v, (list, tuple)):
+        return (type(v).__name__, tuple(_canon_value(x) for x in v))
+    if isinstance(v, dict):
+        return ("dict", tuple(sorted((repr(_canon_value(k)), _canon_value(x)) for k, x in v.items())))
+    return (type(v).__name__, v)
+
+
+def _canon(text: str) -> list[Any]:
+    """Printed output as comparable values: Python literals by value (0 == 0.0, either quote style), other text
+    without spaces and with its numbers written one way."""
+    import ast
+
+    out = []
+    for c in _chunks(text):
+        try:
+            out.append(_canon_value(ast.literal_eval(c)))
+            continue
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
+        out.append(("text", _NUMBER.sub(lambda m: repr(float(m.group(0))), re.sub(r"\s+", "", c))))
+    return out
+
+
 def _predict(q: Any, answer: str) -> Grade:
     norm = lambda s: re.sub(r"\s+", " ", s.strip())  # noqa: E731
     if not answer.strip():
         return Grade("refused", "type what you think the code prints")
     if norm(answer) == norm(q.answer):
         return Grade("correct", "correct")
+    if _canon(answer.strip().strip("`")) == _canon(q.answer):
+        return Grade("correct", NORMALISED)
     return Grade("incorrect", "that is not what the snippet prints")  # the output is shown only when revealed
 
 

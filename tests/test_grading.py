@@ -68,3 +68,23 @@ def test_choice_is_graded_in_the_order_shown():
     assert grade(CHO, "zero", order).verdict == "correct"
     wrong = next(chr(65 + k) for k, i in enumerate(order) if i != CHO.answer)
     assert grade(CHO, wrong, order).verdict == "incorrect"
+
+
+@pytest.mark.parametrize("uid,qid,answer,ok", [
+    ("neuron", "predict-relu-grad", "[0, 0, 1]", True),            # 0 vs 0.0 in a list
+    ("neuron", "predict-relu-grad", "[0, 1, 1]", False),
+    ("losses", "predict-fancy-index", "(3,3) (3, )", True),        # spacing inside tuples
+    ("losses", "predict-fancy-index", "[3, 3] (3,)", False),       # a list is not a tuple
+    ("gradient-descent", "predict-fwd-central", "0.00003 1e-10", True),
+    ("gradient-descent", "predict-restore", "[0, 0, 1]", False),   # booleans are not numbers here
+    ("bpe-train", "predict-pretok", '["We", " don", "\'t", " ", " pay", " $", "12", ".", "50", "!!"]', True),  # quotes
+    ("norms", "predict-var", "1.667 1.25", False),                 # a different value is still wrong
+])
+def test_predict_answers_compared_by_value_and_the_learner_is_told(uid, qid, answer, ok):
+    from mentor.curriculum import course
+    from mentor.grading import NORMALISED, grade
+
+    g = grade(course().units[uid].question(qid), answer)
+    assert (g.verdict == "correct") == ok, (answer, g)
+    if ok:
+        assert g.feedback == NORMALISED
