@@ -20,7 +20,7 @@ EXP = ExplainQuestion(id="e", kind="explain", prompt="?", rubric=["a", "b"], ref
     (NUM, "a quarter", "refused"), (BIG, "16,777,216", "correct"), (BIG, "1.678e7", "correct"), (BIG, "2^24", "correct"),
     (BIG, "1.7e7", "incorrect"), (CHO, "B", "correct"), (CHO, "b", "correct"), (CHO, "zero", "correct"),
     (CHO, "A", "incorrect"), (CHO, "Z", "refused"), (SHO, "(32,4)", "correct"), (SHO, " `(32, 4)`. ", "correct"),
-    (SHO, "(4, 32)", "incorrect"), (PRE, "[0.0,  1.0]", "correct"), (PRE, "[0, 1]", "incorrect"), (PRE, "", "refused"),
+    (SHO, "(4, 32)", "incorrect"), (PRE, "[0.0,  1.0]", "correct"), (PRE, "[0, 1]", "correct"), (PRE, "[0, 2]", "incorrect"), (PRE, "", "refused"),
 ])
 def test_auto_graded(q, answer, verdict):
     assert grade(q, answer).verdict == verdict
