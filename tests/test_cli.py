@@ -309,3 +309,11 @@ def test_help_shows_boolean_flags_without_a_value_placeholder(tmp_path):
         assert r.returncode == 0, r.stderr
         assert "<bool>" not in r.stdout, (args, r.stdout)
     assert "--json" in run_mentor("check", "--help", cwd=tmp_path).stdout
+
+
+def test_show_works_outside_a_workspace(tmp_path):
+    r = run_mentor("show", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "Browsing the course outside a workspace" in " ".join(r.stdout.split()) and "mentor init" in r.stdout
+    r = run_mentor("show", "attention", "--plain", cwd=tmp_path)
+    assert r.returncode == 0 and "outside a workspace" in r.stdout

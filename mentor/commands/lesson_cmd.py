@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         from mentor.lesson import unit_markdown
 
         c = course()
-        u = c.unit(unit) if unit else resolve_unit(c, None, workspace())
+        u = c.unit(unit) if unit else _current_or_first(c)
         if step is not None and step > len(u.steps):
             raise MentorError(f"unit '{u.id}' has {len(u.steps)} steps, not {step}", f"use --step 1..{len(u.steps)}")
         md = unit_markdown(u, None if step is None else step - 1)
@@ -66,14 +66,26 @@ def register(app: typer.Typer) -> None:
         ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)
 
 
+def _current_or_first(c: object) -> object:
+    """The current unit in a workspace; outside one (browsing the course before `mentor init`) the first unit."""
+    from mentor.errors import MentorError
+
+    try:
+        ws = workspace()
+    except MentorError:
+        return c.units[next(u for u in c.order if u in c.units)]  # type: ignore[attr-defined]
+    return resolve_unit(c, None, ws)
+
+
 def _locked_note(c: object, u: object) -> str | None:
     """For a locked unit (in a workspace): that it is locked, what unlocks it, and that working ahead is fine."""
     from mentor.errors import MentorError
 
     try:
         ws = workspace()
-    except MentorError:
-        return None  # reading a lesson needs no workspace
+    except MentorError:  # reading a lesson needs no workspace
+        return (f"Browsing the course outside a workspace. To work on {u.id}, create one: "  # type: ignore[attr-defined]
+                "`mentor init ~/myllm` (units unlock in order; `mentor status` there shows where you are).")
     from mentor.progress import refresh
 
     try:
