@@ -40,7 +40,13 @@ def _models(ctx, cfg):
         for name, p in model_ref.named_parameters():
             if name.endswith(("ln1.weight", "ln2.weight", "ln_final.weight")):
                 p.copy_(1.0 + 0.3 * torch.randn(p.shape, generator=gen))
-    GPT = getattr(ctx.learner_module("model"), "GPT", None)
+    try:
+        model_module = ctx.learner_module("model")
+    except ModuleNotFoundError as e:
+        if "myllm.model" not in str(e):
+            raise
+        fail("myllm/model.py is missing: this unit runs your GPT from the gpt unit, extended to take a cache")
+    GPT = getattr(model_module, "GPT", None)
     if GPT is None:
         fail("myllm/model.py has no `GPT`: this unit runs your GPT from the gpt unit, extended with the cache")
     c = cfg
