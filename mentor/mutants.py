@@ -5,7 +5,9 @@ Two forms live in a unit's `mutants/` folder:
 - `NAME.yaml`: the answer key with a few edits — `doc` (the bug, in a sentence) and `replace`, a
   list of `{old, new}` pairs applied to reference_impl/<module>.py (with `reference_impl` renamed
   to `myllm`); each `old` must occur exactly once, so a refactored answer key that no longer fits
-  the mutant is reported instead of silently testing something else.
+  the mutant is reported instead of silently testing something else. An optional `module` key
+  names another learner module the edits apply to (e.g. `module: model` in the kv-cache unit,
+  whose bugs also live in the learner's model.py); that file is replaced instead of the unit's.
 """
 
 from __future__ import annotations
@@ -29,10 +31,7 @@ def mutant_paths(folder: Path) -> list[Path]:
     return sorted([*d.glob("*.py"), *d.glob("*.yaml")], key=lambda p: p.stem)
 
 
-def mutant_source(path: Path, module: str) -> str:
-    """The module text of a mutant (a .py as it is; a .yaml applied to the answer key)."""
-    if path.suffix == ".py":
-        return path.read_text(encoding="utf-8")
+def _spec(path: Path) -> dict:
     try:
         spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
@@ -42,6 +41,27 @@ def mutant_source(path: Path, module: str) -> str:
                           "quote a `doc` that contains ': ' (doc: '...'), or fix the syntax at that line") from None
     if not isinstance(spec, dict) or not isinstance(spec.get("replace"), list) or not spec["replace"]:
         raise MentorError(f"{path}: a mutant needs `doc` and a non-empty `replace` list of {{old, new}}")
+    return spec
+
+
+def mutant_module(path: Path, module: str) -> str:
+    """The learner module a mutant replaces: the unit's `module`, or a .yaml's own `module` key."""
+    if path.suffix == ".py":
+        return module
+    target = _spec(path).get("module", module)
+    if not isinstance(target, str) or not target.isidentifier() \
+            or not (reference_root() / "reference_impl" / f"{target}.py").is_file():
+        raise MentorError(f"{path}: `module: {target}` is not a module of reference_impl/",
+                          "name the learner module the edits apply to, e.g. `module: model`")
+    return target
+
+
+def mutant_source(path: Path, module: str) -> str:
+    """The module text of a mutant (a .py as it is; a .yaml applied to the answer key of its module)."""
+    if path.suffix == ".py":
+        return path.read_text(encoding="utf-8")
+    spec = _spec(path)
+    module = mutant_module(path, module)
     src = reference_source(module)
     for i, edit in enumerate(spec["replace"]):
         old, new = edit.get("old"), edit.get("new")

@@ -63,6 +63,9 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
                           Text(", ".join(f"{t.name} ({t.status.replace('_', ' ')})" for t in rest)))
     if r.tests:
         console.print(Text(r.count_text()))
+    for t in r.tests:
+        if t.status == "pass" and t.message:
+            console.print(Text(f"note ({t.name}): {t.message}", style="dim"))
     if r.output.strip():
         tail = r.output.strip().splitlines()[-15:]
         console.print(Panel(Text("\n".join(tail)), title="your code printed" + (" (truncated)" if r.output_truncated else ""),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mentor.curriculum import Course, Unit
 from mentor.errors import MentorError
-from mentor.mutants import mutant_source, reference_source
+from mentor.mutants import mutant_module, mutant_source, reference_source
 from mentor.gate.result import CheckResult
 from mentor.gate.runner import run_gate, spec_for
 from mentor.paths import reference_root
@@ -43,11 +43,13 @@ def reference_package(dest: Path) -> Path:
     return dest
 
 
-def _run_variant(unit: Unit, course: Course, module_source: str | None, seed: int) -> CheckResult:
+def _run_variant(unit: Unit, course: Course, variant: tuple[str, str] | None, seed: int) -> CheckResult:
+    """Run the gate on the reference package, with variant = (module, source) replacing one module."""
     with tempfile.TemporaryDirectory(prefix="mentor-selfcheck-") as tmp:
         ws = reference_package(Path(tmp))
-        if module_source is not None:
-            (ws / "myllm" / f"{unit.exercise.module}.py").write_text(module_source, encoding="utf-8")
+        if variant is not None:
+            module, source = variant
+            (ws / "myllm" / f"{module}.py").write_text(source, encoding="utf-8")
         return run_gate(ws, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
 
 
@@ -76,11 +78,12 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
         rep.problems.extend(_predict_problems(unit))
         return rep
     mutants = unit.mutants
-    sources: list[str | None] = [None, unit.starter_path.read_text(encoding="utf-8")]
+    module = unit.exercise.module
+    sources: list[tuple[str, str] | None] = [None, (module, unit.starter_path.read_text(encoding="utf-8"))]
     usable = []
     for m in mutants:
         try:
-            sources.append(mutant_source(m, unit.exercise.module))
+            sources.append((mutant_module(m, module), mutant_source(m, module)))
             usable.append(m)
         except MentorError as e:
             rep.problems.append(f"mutant {m.name}: {e.message}")
@@ -89,6 +92,7 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
         results = list(pool.map(lambda src: _run_variant(unit, course, src, seed), sources))
     r, s, mrs = results[0], results[1], results[2:]
     rep.lines.append(f"reference: {r.status} ({r.message}) in {r.duration_s:.2f}s")
+    rep.lines.extend(f"  note {t.name}: {t.message}" for t in r.tests if t.status == "pass" and t.message)
     if r.status != "pass":
         first = r.first_failure()
         rep.problems.append(f"reference does not pass: {r.verdict or ''} {r.message} {first.message if first else ''}".strip())

@@ -10,7 +10,11 @@ Implements
 
 Sources: Vaswani et al. 2017 (Attention Is All You Need, sec. 3.2); Su et al. 2021 (RoFormer,
 rotary position embedding); Karpathy's nanoGPT `CausalSelfAttention`; Stanford CS336 assignment 1.
-Leaves out: dropout, key/value caching (unit kv-cache), grouped-query attention, fused/tiled
+With a `KVCache` (unit kv-cache) the layer computes k and v for the new tokens only, appends
+them to the cache and attends over every cached position; the causal mask is then offset by the
+number of positions already cached.
+
+Leaves out: dropout, grouped-query attention, fused/tiled
 kernels (units flash-*), the behaviour of a query row whose mask is all False (it divides 0 by 0
 and gives NaN, as the textbook formula does; no check relies on it).
 """
@@ -18,12 +22,16 @@ and gives NaN, as the textbook formula does; no check relies on it).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from reference_impl.layers import Linear
 from reference_impl.positional import RotaryEmbedding
+
+if TYPE_CHECKING:  # for the annotation only: kv_cache imports softmax from this module
+    from reference_impl.kv_cache import KVCache
 
 
 def softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -80,8 +88,14 @@ class MultiHeadSelfAttention(nn.Module):
         # the projection's last dim is H blocks of d_head features: (B, T, H, d_head) -> (B, H, T, d_head)
         return t.view(B, T, self.n_heads, self.d_head).transpose(1, 2)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, d_model), positions (T,) or (B, T) int or None (= 0..T-1) -> (B, T, d_model)."""
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        """x (B, T, d_model), positions (T,) or (B, T) int or None (= 0..T-1) -> (B, T, d_model).
+
+        With a cache, x holds only new tokens: the caller passes their absolute positions, this
+        layer's k and v are appended at cache.length (slot `layer`) and the queries attend over all
+        cached keys. The caller advances cache.length once every layer has written.
+        """
         assert x.ndim == 3 and x.shape[-1] == self.d_model, f"x must be (B, T, {self.d_model}), got {tuple(x.shape)}"
         B, T, _ = x.shape
         q = self._split_heads(self.q_proj(x))  # (B, H, T, d_head)
@@ -95,7 +109,11 @@ class MultiHeadSelfAttention(nn.Module):
             pos = positions if positions.ndim == 1 else positions[:, None, :]  # (T,) or (B, 1, T): same for every head
             q, k = self.rope(q, pos), self.rope(k, pos)  # v carries content, not position: no rotation
 
-        causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # (T, T): query i sees keys 0..i
+        if cache is not None:
+            k, v = cache.update(layer, k, v)  # (B, H, Tk, d_head) each, Tk = cache.length + T
+        Tk = k.shape[-2]
+        # query i sits at position Tk - T + i and sees keys 0 .. Tk - T + i (Tk == T without a cache)
+        causal = torch.ones(T, Tk, dtype=torch.bool, device=x.device).tril(diagonal=Tk - T)  # (T, Tk)
         out = scaled_dot_product_attention(q, k, v, causal)  # (B, H, T, d_head)
         out = out.transpose(1, 2).reshape(B, T, self.d_model)  # (B, T, H * d_head): heads back side by side
         return self.output_proj(out)  # (B, T, d_model)

@@ -22,11 +22,17 @@ The state_dict keys are exactly (course contract):
 Sources: Radford et al. 2019 (GPT-2: pre-norm, final norm); Touvron et al. 2023 (Llama: RMSNorm,
 SwiGLU, RoPE, no biases); Xiong et al. 2020 (on layer normalization in the transformer: why
 pre-norm trains without warmup tricks); Karpathy's nanoGPT (model.py) for the layout.
-Leaves out: dropout, weight tying, the KV cache (unit kv-cache), special initialisation of the
-residual projections (GPT-2's 1/sqrt(2 n_layers)), generation, and loss computation.
+With a `KVCache` (unit kv-cache), forward(idx, cache) takes only the new tokens, places them at
+positions cache.length, cache.length + 1, ..., lets every layer append its keys and values, and
+advances cache.length; generation lives in reference_impl/kv_cache.py.
+
+Leaves out: dropout, weight tying, special initialisation of the residual projections (GPT-2's
+1/sqrt(2 n_layers)), and loss computation.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -35,6 +41,9 @@ from reference_impl.attention import MultiHeadSelfAttention
 from reference_impl.ffn import SwiGLU
 from reference_impl.layers import Embedding, Linear
 from reference_impl.norm import RMSNorm
+
+if TYPE_CHECKING:
+    from reference_impl.kv_cache import KVCache
 
 
 class TransformerBlock(nn.Module):
@@ -55,10 +64,14 @@ class TransformerBlock(nn.Module):
         self.ln2 = RMSNorm(d_model)
         self.ffn = SwiGLU(d_model, d_ff)
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
-        """x (B, T, d_model), positions (T,) or (B, T) or None (= 0..T-1) -> (B, T, d_model)."""
+    def forward(self, x: torch.Tensor, positions: torch.Tensor | None = None, cache: KVCache | None = None,
+                layer: int = 0) -> torch.Tensor:
+        """x (B, T, d_model), positions (T,) or (B, T) or None (= 0..T-1) -> (B, T, d_model).
+
+        cache, layer: the KV cache and this block's slot in it (only attention reads or writes it).
+        """
         assert x.ndim == 3, f"expected x of shape (B, T, d_model), got {tuple(x.shape)}"
-        x = x + self.attn(self.ln1(x), positions)  # (B, T, d)
+        x = x + self.attn(self.ln1(x), positions, cache, layer)  # (B, T, d)
         x = x + self.ffn(self.ln2(x))  # (B, T, d)
         return x
 
@@ -85,15 +98,23 @@ class GPT(nn.Module):
         self.ln_final = RMSNorm(d_model)
         self.lm_head = Linear(d_model, vocab_size)  # weight (V, d), its own matrix (untied)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        """idx (B, T) long with T <= context_length -> logits (B, T, vocab_size), unnormalised."""
+    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """idx (B, T) long -> logits (B, T, vocab_size), unnormalised.
+
+        Without a cache, idx is a whole sequence at positions 0 .. T-1. With one, idx holds only
+        the new tokens, at positions cache.length .. cache.length + T - 1; their keys and values
+        are appended to the cache and cache.length advances by T.
+        """
         assert idx.ndim == 2, f"expected idx of shape (B, T), got {tuple(idx.shape)}"
         B, T = idx.shape
-        assert T <= self.context_length, f"sequence length {T} exceeds context_length {self.context_length}"
-        positions = torch.arange(T, device=idx.device)  # (T,)
+        start = 0 if cache is None else cache.length  # positions already cached
+        assert start + T <= self.context_length, f"sequence length {start + T} exceeds context_length {self.context_length}"
+        positions = torch.arange(start, start + T, device=idx.device)  # (T,): absolute positions, for RoPE
         x = self.token_embeddings(idx)  # (B, T, d)
-        for block in self.layers:
-            x = block(x, positions)  # (B, T, d)
+        for i, block in enumerate(self.layers):
+            x = block(x, positions, cache, i)  # (B, T, d)
+        if cache is not None:
+            cache.length += T  # once, after every layer has written positions start .. start + T - 1
         x = self.ln_final(x)  # (B, T, d)
         return self.lm_head(x)  # (B, T, V)
 

@@ -136,3 +136,12 @@ def test_every_verdict_through_the_cli_keeps_the_db_intact(workspace):
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = con.execute("SELECT verdict FROM attempt ORDER BY id").fetchall()
     assert [r[0] for r in rows] == verdicts
+
+
+def test_a_passing_test_may_return_a_note(tmp_path):
+    ws = _neuron_ws(tmp_path / "ws", "", where="import")
+    tests = tmp_path / "notes_tests.py"
+    tests.write_text("def test_timed(ctx):\n    return 'cached 3.0x faster'\n\ndef test_plain(ctx):\n    pass\n")
+    res = run_gate(ws, _spec(tests_path=tests), seed=1)
+    assert res.status == "pass", res.message
+    assert [(t.name, t.message) for t in res.tests] == [("test_timed", "cached 3.0x faster"), ("test_plain", "")]

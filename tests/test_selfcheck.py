@@ -51,6 +51,8 @@ def test_a_mutant_that_no_longer_fits_the_answer_key_is_reported(tmp_path):
 
 
 def test_a_mutant_with_broken_yaml_is_reported_with_file_and_line(tmp_path):
+def test_a_yaml_mutant_may_edit_another_module(tmp_path):
+    """`module: X` applies the edits to reference_impl/X.py and replaces myllm/X.py instead of the unit's module."""
     import shutil
 
     from mentor import selfcheck
@@ -62,3 +64,23 @@ def test_a_mutant_with_broken_yaml_is_reported_with_file_and_line(tmp_path):
     (dst / "mutants" / "broken.yaml").write_text("doc: the bug: a colon\nreplace:\n  - old: 'x'\n    new: 'y'\n")
     rep = selfcheck.check_unit(load_unit(dst), COURSE)
     assert any("broken.yaml:1" in p and "invalid YAML" in p for p in rep.problems), rep.problems
+    from mentor.errors import MentorError
+    from mentor.mutants import mutant_module, mutant_source
+    from mentor.paths import curriculum_dir
+
+    m = tmp_path / "other.yaml"
+    m.write_text("doc: d\nmodule: model\nreplace:\n  - old: 'cache.length += T'\n    new: 'pass'\n")
+    assert mutant_module(m, "kv_cache") == "model"
+    src = mutant_source(m, "kv_cache")
+    assert "class GPT" in src and "cache.length += T" not in src
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("doc: d\nmodule: no_such_module\nreplace:\n  - old: a\n    new: b\n")
+    with pytest.raises(MentorError, match="no_such_module"):
+        mutant_module(bad, "kv_cache")
+    # end to end: a mutant of losses.py leaves the neuron unit's own module intact, so its hidden tests pass
+    dst = tmp_path / "01-neuron"
+    shutil.copytree(curriculum_dir() / "p1" / "01-neuron", dst)
+    (dst / "mutants" / "elsewhere.yaml").write_text(
+        "doc: edits another module\nmodule: losses\nreplace:\n  - old: 'def mse('\n    new: 'def mse_renamed('\n")
+    rep = selfcheck.check_unit(load_unit(dst), COURSE)
+    assert any("elsewhere.yaml passes" in p for p in rep.problems)

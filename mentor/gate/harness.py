@@ -267,8 +267,10 @@ def main() -> None:
         res: dict[str, Any] = {"event": "test", "name": name, "help": getattr(fn, "__check_help__", None)}
         t0 = _monotonic()
         try:
-            fn(ctx)
+            note = fn(ctx)
             res["status"] = "pass"
+            if isinstance(note, str) and note:
+                res["message"] = note[:1000]  # a passing test may return a note (e.g. a timing), shown as is
         except testkit.CheckFailure as e:
             res.update(status="fail", message=e.message, details={} if getattr(fn, "__check_hidden__", False) else e.details)
             if e.help:

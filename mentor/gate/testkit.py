@@ -1,7 +1,8 @@
 """What hidden tests use inside the sandbox: the context, assertions and structured failures.
 
 A hidden test file is plain Python: functions named `test_*` taking one argument `ctx` (a
-`Context`), run in definition order. Expected values come from `reference_impl` on inputs drawn
+`Context`), run in definition order. A test that passes may return a short string: a note shown with
+the result (e.g. a timing). Expected values come from `reference_impl` on inputs drawn
 from `ctx.rng` (seeded per test from the check's seed, so `--seed` replays a run exactly).
 Assertions raise `CheckFailure` carrying what the learner needs: what was checked, on which
 input class, shapes/dtypes, max abs/rel error against the tolerance, the first mismatching index.
