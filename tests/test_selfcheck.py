@@ -51,8 +51,6 @@ def test_a_mutant_that_no_longer_fits_the_answer_key_is_reported(tmp_path):
 
 
 def test_a_mutant_with_broken_yaml_is_reported_with_file_and_line(tmp_path):
-def test_a_yaml_mutant_may_edit_another_module(tmp_path):
-    """`module: X` applies the edits to reference_impl/X.py and replaces myllm/X.py instead of the unit's module."""
     import shutil
 
     from mentor import selfcheck
@@ -64,6 +62,14 @@ def test_a_yaml_mutant_may_edit_another_module(tmp_path):
     (dst / "mutants" / "broken.yaml").write_text("doc: the bug: a colon\nreplace:\n  - old: 'x'\n    new: 'y'\n")
     rep = selfcheck.check_unit(load_unit(dst), COURSE)
     assert any("broken.yaml:1" in p and "invalid YAML" in p for p in rep.problems), rep.problems
+
+
+def test_a_yaml_mutant_may_edit_another_module(tmp_path):
+    """`module: X` applies the edits to reference_impl/X.py and replaces myllm/X.py instead of the unit's module."""
+    import shutil
+
+    from mentor import selfcheck
+    from mentor.curriculum import load_unit
     from mentor.errors import MentorError
     from mentor.mutants import mutant_module, mutant_source
     from mentor.paths import curriculum_dir
