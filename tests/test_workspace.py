@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_mentor
+from conftest import check_json, run_mentor
 from mentor.errors import MentorError
 from mentor.stubs import add_stubs
 
@@ -90,3 +90,31 @@ def test_init_where_it_cannot_write_is_a_clear_error(tmp_path: Path):
     r = run_mentor("init", str(locked), "--yes")
     assert r.returncode == 2 and "is not a directory" in r.stderr
     assert locked.read_text() == "x"
+
+
+def test_reset_restores_one_units_stubs_and_keeps_a_backup(workspace: Path):
+    from conftest import REPO
+
+    mod = workspace / "myllm" / "neuron.py"
+    mine = (REPO / "reference_impl" / "neuron.py").read_text() + "\n\nMY_CONSTANT = 3\n"
+    mod.write_text(mine)
+    r = run_mentor("reset", "neuron", cwd=workspace)
+    assert r.returncode == 0, r.stderr
+    backups = list((workspace / ".mentor" / "backups").rglob("neuron.py"))
+    assert len(backups) == 1 and backups[0].read_text() == mine  # nothing lost
+    assert str(backups[0]) in " ".join(r.stdout.split()).replace(" ", "") or backups[0].name in r.stdout
+    now = mod.read_text()
+    assert "MY_CONSTANT = 3" in now and "import numpy as np" in now  # what is not the unit's stays
+    assert "raise NotImplementedError" in now and now.count("def linear(") == 1
+    code, res = check_json(workspace, "neuron")
+    assert res["verdict"] == "not_implemented"
+
+
+def test_reset_of_a_module_that_does_not_parse_backs_it_up_and_rewrites(workspace: Path):
+    mod = workspace / "myllm" / "neuron.py"
+    mod.write_text("def linear(x, w, b:\n    return 1\n")
+    r = run_mentor("reset", "neuron", "--yes", cwd=workspace)
+    assert r.returncode == 0, r.stderr
+    assert "did not parse" in " ".join(r.stdout.split())
+    assert [p.read_text() for p in (workspace / ".mentor" / "backups").rglob("neuron.py")] == ["def linear(x, w, b:\n    return 1\n"]
+    assert "raise NotImplementedError" in mod.read_text()

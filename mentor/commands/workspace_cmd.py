@@ -51,3 +51,31 @@ def register(app: typer.Typer) -> None:
                 console.print(Text(f"  + stubs: {s}"))
         cd = "" if root == Path.cwd().resolve() else f"cd {directory} && "
         console.print(Text(f"\nNext: {cd}mentor status   ·   mentor show   ·   mentor check"))
+
+
+    @app.command()
+    def reset(
+        unit: str = typer.Argument(..., help="The unit whose stubs to restore (e.g. neuron)."),
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    ) -> None:
+        """Restore a unit's stubs in myllm/; your old code is kept in .mentor/backups/ (the command says where)."""
+        from rich.text import Text
+
+        from mentor.commands.common import course, workspace
+        from mentor.render import console
+        from mentor.reset import reset_unit
+
+        ws, c = workspace(), course()
+        u = c.unit(unit)
+        path = ws.module_path(u.exercise.module)
+        names = ", ".join(s.name for s in u.exercise.symbols)
+        if not yes and sys.stdin.isatty() and path.exists():
+            if not typer.confirm(f"Replace {names} in myllm/{u.exercise.module}.py with fresh stubs (a backup is kept)?"):
+                raise typer.Exit(1)
+        saved, reset_names, how = reset_unit(ws, c, u)
+        console.print(Text(f"{u.id}: {', '.join(reset_names)} reset to stubs in myllm/{u.exercise.module}.py ({how})."))
+        if saved is not None:
+            console.print(Text(f"Your previous file is kept at {saved}", style="bold"))
+        if how == "rewritten":
+            console.print(Text("The module did not parse, so it was rewritten whole from the stubs of the units that use it.",
+                               style="yellow"))
