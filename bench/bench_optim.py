@@ -3,8 +3,9 @@
 The parameter set mimics the non-embedding tensors of a GPT with d_model 512, 6 layers, d_ff 1376
 (q, k, v, o, w1, w2, w3 and two norm vectors per layer, plus a final norm): 55 tensors, ~19.0M
 parameters, float32, CPU. Every optimizer sees the same fixed gradients; one step is timed per
-call (median of --steps after --warmup), the optimizers taking turns step by step. The effective bandwidth assumes the ideal fused traffic
-of 28 bytes per parameter (read p, g, m, v; write p, m, v), so it is a lower bound on what moved.
+call (median of --steps after --warmup), the optimizers taking turns step by step. The effective
+bandwidth assumes the ideal fused traffic of 28 bytes per parameter (read p, g, m, v; write p, m,
+v), so it is a lower bound on what moved.
 
     python bench/bench_optim.py                # 1 thread (robust on a shared machine), 10 timed steps
     python bench/bench_optim.py --threads 2 --steps 20
