@@ -65,6 +65,14 @@ def _week_usage(engine: Any) -> dict[str, Any]:
             "cost_usd": round(float(cost), 4) if cost is not None and with_cost == n else None}
 
 
+def _machines(engine: Any) -> list[dict[str, Any]]:
+    """Every machine measured in this workspace (`mentor doctor --measure`), newest figures each."""
+    from mentor.labs.profile import latest_profiles, summary_line
+
+    return [{"hostname": p.get("hostname"), "cpu_model": p.get("cpu_model"), "gpu_name": p.get("gpu_name"),
+             "measured_at": p.get("measured_at"), "summary": summary_line(p)} for p in latest_profiles(engine).values()]
+
+
 def gather(ws: Any, course: Any) -> dict[str, Any]:
     engine = ws.engine()
     snap = refresh(engine, course)
@@ -88,6 +96,7 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
                        "proficient": done, "total": len(units), "units": units})
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
             "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
+            "machines": _machines(engine),
             "phases": phases, "revealed": _revealed(engine, snap)}
 
 
@@ -163,4 +172,8 @@ def render_status(r: dict[str, Any]) -> None:
         note = f" (usage unknown for {w['replies_without_usage']}: the server did not report it)" if w["replies_without_usage"] else ""
         console.print(Text(f"Mentor this week: {w['replies']} replies, {n(w['prompt_tokens'])} prompt tokens "
                            f"({n(w['cached_tokens'])} cached), {n(w['completion_tokens'])} completion tokens, {cost}{note}", style="dim"))
+    for mach in r.get("machines", []):
+        console.print(Text(f"Machine {mach['hostname']} ({(mach['measured_at'] or '')[:10]}): {mach['summary']}", style="dim"))
+    if not r.get("machines"):
+        console.print(Text("Machine: not measured yet (`mentor doctor --measure`)", style="dim"))
     console.print(Text("Next: ", style="bold") + Text(r["next_step"]))

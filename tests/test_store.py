@@ -111,7 +111,7 @@ def test_upgrade_to_answer_counts_keeps_answers_and_refusals_never_count(tmp_pat
                     " VALUES ('neuron', 'q1', '2026-01-01T00:00:00+00:00', ?, ?, 'auto', '', 0)", (answer, verdict))
     con.commit()
     con.close()
-    assert migrate(db) == ["0003_answer_counts_revealed", "0004_session_went_offline"]
+    assert migrate(db)[:2] == ["0003_answer_counts_revealed", "0004_session_went_offline"]
     con = sqlite3.connect(db)
     assert con.execute("SELECT answer, verdict, counts, revealed, option_order, chosen FROM answer ORDER BY id").fetchall() == [
         ("ok", "refused", 0, 0, None, None), ("B", "correct", 1, 0, None, None)]
@@ -125,7 +125,21 @@ def test_upgrade_to_session_went_offline_keeps_sessions(tmp_path: Path):
                 "VALUES ('2026-01-01T00:00:00+00:00', 60, 0, 'did neuron', 'losses', 2)")
     con.commit()
     con.close()
-    assert migrate(db) == ["0004_session_went_offline"]
+    assert migrate(db)[:1] == ["0004_session_went_offline"]
     con = sqlite3.connect(db)
     assert con.execute("SELECT summary, offline, went_offline_at, back_online_at FROM session").fetchall() == [
         ("did neuron", 0, None, None)]
+
+
+def test_upgrade_to_machine_profile_keeps_everything(tmp_path: Path):
+    db = tmp_path / "progress.db"
+    migrate(db, upto="0004_session_went_offline")
+    con = sqlite3.connect(db)
+    con.execute("INSERT INTO session (started_at, minutes_planned, offline, summary, next_step, step_index) "
+                "VALUES ('2026-01-01T00:00:00+00:00', 60, 1, 's', 'n', 0)")
+    con.commit()
+    con.close()
+    assert migrate(db) == ["0005_machine_profile"]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT count(*) FROM session").fetchone() == (1,)
+    assert con.execute("SELECT count(*) FROM machine_profile").fetchone() == (0,)

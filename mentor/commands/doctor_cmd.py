@@ -1,4 +1,4 @@
-"""mentor doctor [--json]"""
+"""mentor doctor [--json] [--measure [--quick]]"""
 
 from __future__ import annotations
 
@@ -7,11 +7,19 @@ import typer
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def doctor(json_out: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-        """Check this machine and workspace: Python, torch, GPU/VRAM, RAM, CPU and SIMD, DB, model size."""
-        from mentor.doctor import diagnose, render_doctor
+    def doctor(
+        json_out: bool = typer.Option(False, "--json", help="Machine-readable output."),
+        measure: bool = typer.Option(False, "--measure", help="Measure this machine (bandwidth, FLOP/s; ~10-30 s) and store it."),
+        quick: bool = typer.Option(False, "--quick", help="With --measure: small sizes (a few seconds, rougher figures)."),
+    ) -> None:
+        """Check this machine and workspace: Python, torch, GPU/VRAM, RAM, CPU and SIMD, DB, model size;
+        --measure measures its memory bandwidth and FLOP/s (the figures lessons compare against)."""
+        from mentor.doctor import diagnose, measure_machine, render_doctor
 
+        measured = measure_machine(quick) if measure else None
         report = diagnose()
+        if measured is not None:  # the stored row adds when it was measured
+            report["profile"] = {**measured, **(report["profile"] or {})}
         if json_out:
             import json
 

@@ -111,4 +111,17 @@ UPDATE answer SET counts = 0 WHERE verdict = 'refused'
 ALTER TABLE session ADD COLUMN went_offline_at TEXT;
 ALTER TABLE session ADD COLUMN back_online_at TEXT
 """),
+    # `mentor doctor --measure`: the learner's machines, measured (several runs per machine are kept).
+    ("0005_machine_profile", """
+CREATE TABLE machine_profile (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    machine_key TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    cpu_model TEXT NOT NULL,
+    gpu_name TEXT,
+    measured_at TEXT NOT NULL,
+    results_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ix_machine_profile_machine_key ON machine_profile (machine_key, id)
+"""),
 ]

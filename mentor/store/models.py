@@ -110,3 +110,16 @@ class ReviewCard(SQLModel, table=True):
     reps: int = 0
     lapses: int = 0
     last_review_at: Optional[str] = None
+
+
+class MachineProfile(SQLModel, table=True):
+    """One `mentor doctor --measure` run: a machine's measured bandwidth and FLOP/s (results_json)."""
+
+    __tablename__ = "machine_profile"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    machine_key: str = Field(index=True)
+    hostname: str
+    cpu_model: str
+    gpu_name: Optional[str] = None
+    measured_at: str
+    results_json: str = "{}"

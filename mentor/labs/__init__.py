@@ -1,0 +1,1 @@
+"""Hardware labs: the learner's measured machine profile (`mentor doctor --measure`)."""

@@ -1,0 +1,46 @@
+"""`mentor doctor --measure`: the machine is measured (bandwidth, FLOP/s), stored per machine in the workspace DB,
+and shown by `mentor doctor` and `mentor status`. Figures are checked for plausibility, never against a speed."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from conftest import run_mentor
+
+
+def test_measure_stores_the_profile_and_status_shows_it(workspace: Path):
+    r = run_mentor("doctor", "--measure", "--quick", "--json", cwd=workspace)
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)["profile"]
+    for key in ("cpu_copy_gbs_1core", "cpu_triad_gbs_1core", "cpu_triad_gbs_all", "cpu_fp32_gflops_1thread",
+                "cpu_fp32_gflops_all", "cpu_ridge_flops_per_byte"):
+        assert 0 < p[key] < 1e5, (key, p[key])
+    assert p["stored"].startswith("stored in") and p["measured_at"]
+    assert "measuring: memory bandwidth, one core" in r.stderr  # the progress line
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    rows = con.execute("SELECT machine_key, hostname, results_json FROM machine_profile").fetchall()
+    assert len(rows) == 1 and json.loads(rows[0][2])["cores"] >= 1
+    r = run_mentor("status", "--json", cwd=workspace)
+    machines = json.loads(r.stdout)["machines"]
+    assert len(machines) == 1 and "GB/s on one core" in machines[0]["summary"]
+    text = " ".join(run_mentor("status", cwd=workspace).stdout.split())
+    assert "GB/s on one core" in text
+    text = " ".join(run_mentor("doctor", cwd=workspace).stdout.split())
+    assert "This machine, measured" in text and "memory bandwidth, one core" in text
+    # a second measurement of the same machine is kept; status shows the newest once
+    assert run_mentor("doctor", "--measure", "--quick", cwd=workspace).returncode == 0
+    assert con.execute("SELECT count(DISTINCT machine_key), count(*) FROM machine_profile").fetchone() == (1, 2)
+    assert len(json.loads(run_mentor("status", "--json", cwd=workspace).stdout)["machines"]) == 1
+
+
+def test_measure_outside_a_workspace_says_it_was_not_stored(tmp_path: Path):
+    r = run_mentor("doctor", "--measure", "--quick", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "not stored" in " ".join(r.stdout.split())
+
+
+def test_unmeasured_machine_is_pointed_to_measure(workspace: Path):
+    assert "mentor doctor --measure" in " ".join(run_mentor("doctor", cwd=workspace).stdout.split())
+    assert "not measured yet" in " ".join(run_mentor("status", cwd=workspace).stdout.split())
