@@ -30,18 +30,23 @@ def exercise_markdown(unit: Any) -> str:
     return "\n".join(lines)
 
 
-def step_markdown(unit: Any, i: int, order: list[int] | None = None) -> str:
+def step_markdown(unit: Any, i: int, order: list[int] | None = None, profile: dict[str, Any] | None = None) -> str:
+    """`profile`: the learner's measured machine (mentor doctor --measure), shown next to {hw:...} figures."""
+    from mentor.hardware_ref import resolve
+
     s = unit.steps[i]
-    return (f"## Step {i + 1}/{len(unit.steps)}: {s.title}\n\n{s.body.strip()}\n\n"
-            f"**Check yourself** (`{s.question.id}`)\n\n{question_markdown(s.question, order)}")
+    return resolve(f"## Step {i + 1}/{len(unit.steps)}: {s.title}\n\n{s.body.strip()}\n\n"
+                   f"**Check yourself** (`{s.question.id}`)\n\n{question_markdown(s.question, order)}", profile)
 
 
-def unit_markdown(unit: Any, step: int | None = None) -> str:
+def unit_markdown(unit: Any, step: int | None = None, profile: dict[str, Any] | None = None) -> str:
+    from mentor.hardware_ref import resolve
+
     if step is not None:
-        return step_markdown(unit, step)
+        return step_markdown(unit, step, profile=profile)
     parts = [f"# {unit.title}", f"*unit `{unit.id}` · phase {unit.phase} · about {unit.estimated_minutes} min*", "",
              "**You will be able to:**", *[f"- {o}" for o in unit.objectives], ""]
-    parts += [step_markdown(unit, i) + "\n" for i in range(len(unit.steps))]
+    parts += [step_markdown(unit, i, profile=profile) + "\n" for i in range(len(unit.steps))]
     parts.append(exercise_markdown(unit))
     parts += ["", "## On your machines", f"- **16 GB GPU workstation:** {unit.hardware.gpu}",
               f"- **CPU-only laptop:** {unit.hardware.cpu}"]
@@ -49,4 +54,4 @@ def unit_markdown(unit: Any, step: int | None = None) -> str:
         parts += ["", "## Further reading"]
         parts += [f"- {r.title}" + (f" — {r.url}" if r.url else "") + (f" ({r.note})" if r.note else "") for r in unit.further_reading]
     parts += ["", f"When the check passes, answer the unit's {len(unit.questions)} questions: `mentor ask {unit.id}`."]
-    return "\n".join(parts)
+    return resolve("\n".join(parts), profile)

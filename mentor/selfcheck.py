@@ -71,6 +71,11 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
     from concurrent.futures import ThreadPoolExecutor
 
     rep = UnitReport(unit.id)
+    from mentor.hardware_ref import unresolved
+
+    bad = unresolved((unit.folder / "unit.yaml").read_text(encoding="utf-8"))
+    if bad:
+        rep.problems.append(f"unit.yaml: hardware placeholders that name no figure of curriculum/hardware.yaml: {', '.join(bad)}")
     missing = unit.gate.missing_needs()
     if missing:  # an optional extra is not installed here: nothing can be proven, which is not a failure
         rep.skipped = "; ".join(missing)

@@ -44,3 +44,36 @@ def test_measure_outside_a_workspace_says_it_was_not_stored(tmp_path: Path):
 def test_unmeasured_machine_is_pointed_to_measure(workspace: Path):
     assert "mentor doctor --measure" in " ".join(run_mentor("doctor", cwd=workspace).stdout.split())
     assert "not measured yet" in " ".join(run_mentor("status", cwd=workspace).stdout.split())
+
+
+def test_lessons_quote_the_hardware_reference_and_the_learners_machine(workspace: Path, tmp_path: Path):
+    from mentor.curriculum import course
+    from mentor.hardware_ref import PLACEHOLDER, resolve, unresolved
+    from mentor.lesson import unit_markdown
+
+    for uid, unit in course().units.items():
+        text = (unit.folder / "unit.yaml").read_text()
+        assert not unresolved(text), (uid, unresolved(text))
+        assert not PLACEHOLDER.search(unit_markdown(unit)), uid  # every placeholder rendered
+    assert "10–20 GB/s" in resolve("{hw:laptop8.bandwidth_gbs_1core}")
+    assert "your machine: 31 GB/s" in resolve("{hw:laptop8.bandwidth_gbs_1core}", {"cpu_triad_gbs_1core": 31.2})
+    before = " ".join(run_mentor("show", "neuron", "--plain", cwd=workspace).stdout.split())
+    assert "10–20 GB/s" in before and "GB/s, your machine" not in before
+    assert run_mentor("doctor", "--measure", "--quick", cwd=workspace).returncode == 0
+    after = " ".join(run_mentor("show", "neuron", "--plain", cwd=workspace).stdout.split())
+    assert "10–20 GB/s, your machine:" in after
+
+
+def test_a_placeholder_that_does_not_resolve_fails_the_self_check(tmp_path: Path):
+    import shutil
+
+    from mentor import selfcheck
+    from mentor.curriculum import load_course, load_unit
+    from mentor.paths import curriculum_dir
+
+    dst = tmp_path / "01-neuron"
+    shutil.copytree(curriculum_dir() / "p1" / "01-neuron", dst)
+    y = dst / "unit.yaml"
+    y.write_text(y.read_text().replace("{hw:laptop8.bandwidth_gbs_1core}", "{hw:laptop8.bandwith_typo}", 1))
+    rep = selfcheck.check_unit(load_unit(dst), load_course())
+    assert any("{hw:laptop8.bandwith_typo}" in p for p in rep.problems), rep.problems

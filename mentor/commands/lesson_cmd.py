@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
         u = c.unit(unit) if unit else _current_or_first(c)
         if step is not None and step > len(u.steps):
             raise MentorError(f"unit '{u.id}' has {len(u.steps)} steps, not {step}", f"use --step 1..{len(u.steps)}")
-        md = unit_markdown(u, None if step is None else step - 1)
+        md = unit_markdown(u, None if step is None else step - 1, profile=_this_machine())
         note = _locked_note(c, u)
         if note:
             md = f"> {note}\n\n{md}"
@@ -64,6 +64,20 @@ def register(app: typer.Typer) -> None:
             regrade_answers(ws, c, resolve_unit(c, unit, ws))
             return
         ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)
+
+
+def _this_machine() -> dict | None:
+    """This machine's measured profile in the workspace (None outside one or when not measured)."""
+    from mentor.errors import MentorError
+
+    try:
+        ws = workspace()
+        from mentor.hardware import detect
+        from mentor.labs.profile import latest_profiles, machine_key
+
+        return latest_profiles(ws.engine()).get(machine_key(detect(with_torch=False)))
+    except MentorError:
+        return None
 
 
 def _current_or_first(c: object) -> object:

@@ -80,8 +80,10 @@ def _visible_questions(unit: Any) -> str:
 def unit_context(unit: Any, *, learner_visible: bool = False, compact: bool = False) -> str:
     """The unit for the mentor. learner_visible=True (bring-your-own-chat, pasted by the learner) leaves out the
     answer key, the hint ladder and the reference implementation: only what the learner may see travels."""
-    steps = "\n".join(f"{i + 1}. {s.title}: {s.body.strip()}\n   Micro-question ({s.question.id}): {s.question.prompt.strip()}"
-                      for i, s in enumerate(unit.steps))
+    from mentor.hardware_ref import resolve
+
+    steps = resolve("\n".join(f"{i + 1}. {s.title}: {s.body.strip()}\n   Micro-question ({s.question.id}): {s.question.prompt.strip()}"
+                               for i, s in enumerate(unit.steps)))
     text = render(
         "unit_context", unit_id=unit.id, unit_title=unit.title, phase=str(unit.phase),
         objectives=_bullets(unit.objectives), steps=steps, module=unit.exercise.module,
