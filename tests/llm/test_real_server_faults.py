@@ -268,3 +268,17 @@ def test_try_endpoint_script_reports_against_a_llama_cpp_like_server(fake_server
     assert "json_schema" in out and "json_object_schema  ok" in out and "context window: 8192 tokens" in out
     assert "turn 1: reply" in out and "turn 2: reply" in out and "summary: usable" in out
     assert "judge: correct" in out and "mode used: json_object_schema" in out
+
+
+def test_mentors_generate_through_the_cli_keeps_no_junk(workspace, fake_server, llm_env):
+    from conftest import run_mentor
+
+    junk = {"content": ["rambling " * 3000], "finish_reason": "length"}
+    srv = fake_server([junk, dict(junk), {"content": [PERSONA_OK]}])
+    env = {"MENTOR_BASE_URL": srv.base_url, "MENTOR_MODEL": "m", "MENTOR_HOME": str(llm_env)}
+    r = run_mentor("mentors", "generate", "mentor", cwd=workspace, env=env)
+    assert r.returncode == 2 and "not usable twice" in r.stderr and "Traceback" not in r.stderr
+    assert not (llm_env / "mentors").exists() or not list((llm_env / "mentors").glob("*.md"))
+    r = run_mentor("mentors", "generate", "mentor", cwd=workspace, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "saved persona mentor-v1" in r.stdout and len(list((llm_env / "mentors").glob("*.md"))) == 1

@@ -294,3 +294,36 @@ def test_ctrl_c_cancels_a_streaming_reply_or_a_check_and_a_second_one_ends_the_s
     partial = con.execute("SELECT status, content FROM message WHERE role = 'assistant' ORDER BY id").fetchall()[0]
     assert partial[0] == "partial" and partial[1].startswith("drip drip") and len(partial[1]) < 2000
     assert con.execute("SELECT ended_at FROM session").fetchone()[0]
+
+
+def test_a_new_unit_starts_a_new_conversation_segment(workspace: Path):
+    """When the unit changes mid-session, the mentor gets the new unit's system prompt (recorded), not a stale one."""
+    import json
+    import shutil
+
+    from test_offline_session import QUESTION_ANSWERS, STEP_ANSWERS
+
+    verdict = {"criteria": [{"index": 1, "met": True, "evidence": "Each branch only exponentiates a non-positive number"},
+                            {"index": 2, "met": True, "evidence": "np.where evaluates both branches on every element"}],
+               "feedback": "Both points made."}
+    with FakeLLMServer([{"match": "strict grader", "content": [json.dumps(verdict)]}], default={"content": ["Noted."]}) as srv:
+        events: list = []
+        e = _engine_online(workspace, srv, events)
+        e.start()
+        e.handle("? a question about neuron")
+        for a in STEP_ANSWERS:
+            e.handle(a)
+            e.handle("/next")
+        shutil.copy(REPO / "reference_impl" / "neuron.py", workspace / "myllm" / "neuron.py")
+        e.handle("/check")
+        for a in QUESTION_ANSWERS[:4]:  # the explanation goes to the judge
+            e.handle(a)
+        assert e.unit.id == "losses", [t for k, t, _ in events if k in ("bad", "warn")][-3:]
+        e.handle("? and now about losses")
+        chats = [r for r in srv.chat_requests if "strict grader" not in r["messages"][0]["content"]]
+    assert "neuron" in chats[0]["messages"][0]["content"].split("\n# The current unit")[1][:40]
+    assert "losses" in chats[-1]["messages"][0]["content"].split("\n# The current unit")[1][:40]
+    assert len(chats[-1]["messages"]) == 2  # the new segment starts fresh: system + the new question
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    assert con.execute("SELECT count(*) FROM message WHERE role = 'system'").fetchone() == (2,)
+    assert con.execute("SELECT count(*) FROM message WHERE role = 'tool' AND content LIKE '%new_segment%'").fetchone() == (1,)
