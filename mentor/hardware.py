@@ -78,12 +78,27 @@ def _gpu_from_torch(m: Machine) -> None:
             m.notes.append("an NVIDIA GPU is present but this torch build cannot use it: install a CUDA build of torch")
 
 
+def gpu_name_cheap() -> str | None:
+    """The NVIDIA GPU's name without importing torch or running nvidia-smi (the driver's /proc file), if any."""
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(errors="replace").splitlines():
+                key, _, val = line.partition(":")
+                if key.strip().lower() == "model" and val.strip():
+                    return val.strip()
+        except OSError:
+            continue
+    return None
+
+
 def detect(with_torch: bool = True) -> Machine:
     model, simd = _cpuinfo()
     m = Machine(python=platform.python_version(), os=f"{platform.system()} {platform.release()}", cpu_model=model,
                 cpu_cores=os.cpu_count() or 1, simd=simd, ram_gb=_ram_gb())
     if with_torch:
         _gpu_from_torch(m)
+    else:
+        m.gpu_name = gpu_name_cheap()
     return m
 
 

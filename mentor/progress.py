@@ -28,9 +28,15 @@ def ensure_profile(engine: Any, name: str) -> None:
 
 
 def record_attempt(engine: Any, result: Any, session_id: int | None = None) -> int:
+    import socket
+
+    from mentor.hardware import detect
+
+    m = detect(with_torch=False)
     row = Attempt(unit_id=result.unit, created_at=now_iso(), seed=result.seed, status=result.status,
                   verdict=result.verdict, message=result.message, results_json=json.dumps(result.to_dict()),
-                  duration_s=result.duration_s, code_hash=result.code_hash, session_id=session_id)
+                  duration_s=result.duration_s, code_hash=result.code_hash, session_id=session_id,
+                  machine_host=socket.gethostname(), machine_cpu=m.cpu_model, machine_gpu=m.gpu_name)
     with Session(engine) as s:
         s.add(row)
         s.commit()

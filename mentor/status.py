@@ -22,8 +22,15 @@ def _attempt_stats(engine: Any) -> tuple[dict[str, dict[str, Any]], float]:
                       .group_by(Attempt.unit_id)).all()
         for uid, n, dur, last in rows:
             stats[uid] = {"attempts": int(n), "last_attempt": last}
-        for uid, status in s.exec(select(Attempt.unit_id, Attempt.status).order_by(Attempt.id)).all():
-            stats.setdefault(uid, {})["last_status"] = status
+        for uid, status, host, gpu in s.exec(select(Attempt.unit_id, Attempt.status, Attempt.machine_host,
+                                                    Attempt.machine_gpu).order_by(Attempt.id)).all():
+            st = stats.setdefault(uid, {})
+            st["last_status"], st["last_machine"] = status, (f"{host} ({gpu})" if gpu else host) if host else None
+            if status == "pass" and host:
+                st.setdefault("passed_on", [])
+                label = f"{host} ({gpu})" if gpu else f"{host} (no GPU)"
+                if label not in st["passed_on"]:
+                    st["passed_on"].append(label)
         answered = s.exec(select(Answer.created_at).order_by(Answer.created_at)).all()
         attempts = s.exec(select(Attempt.created_at).order_by(Attempt.created_at)).all()
     stamps = sorted(list(answered) + list(attempts))
@@ -65,6 +72,12 @@ def _week_usage(engine: Any) -> dict[str, Any]:
             "cost_usd": round(float(cost), 4) if cost is not None and with_cost == n else None}
 
 
+def _hosts(engine: Any) -> int:
+    """How many machines this workspace's checks ran on (the course uses two: the GPU workstation, the laptop)."""
+    with Session(engine) as s:
+        return int(s.exec(select(func.count(func.distinct(Attempt.machine_host)))).one() or 0)
+
+
 def _machines(engine: Any) -> list[dict[str, Any]]:
     """Every machine measured in this workspace (`mentor doctor --measure`), newest figures each."""
     from mentor.labs.profile import latest_profiles, summary_line
@@ -87,6 +100,8 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
             units.append({"id": uid, "title": u.title if u else None, "state": st.state, "missing": st.missing,
                           "attempts": stats.get(uid, {}).get("attempts", 0),
                           "last_status": stats.get(uid, {}).get("last_status"),
+                          "last_machine": stats.get(uid, {}).get("last_machine"),
+                          "passed_on": stats.get(uid, {}).get("passed_on", []),
                           "questions_correct": len(snap.evidence.get(uid).correct & {q.id for q in u.questions}) if u and uid in snap.evidence else 0,
                           "questions_total": len(u.questions) if u else 0,
                           "optional": bool(u and u.optional),
@@ -96,7 +111,7 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
                        "proficient": done, "total": len(units), "units": units})
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
             "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
-            "machines": _machines(engine),
+            "machines": _machines(engine), "hosts": _hosts(engine),
             "phases": phases, "revealed": _revealed(engine, snap)}
 
 
@@ -147,6 +162,8 @@ def render_status(r: dict[str, Any]) -> None:
                 extra = f"{u['attempts']} attempt{'s' if u['attempts'] != 1 else ''}"
                 if u["last_status"]:
                     extra += f", last {u['last_status']}"
+                    if r.get("hosts", 1) > 1 and u.get("last_machine"):
+                        extra += f" on {u['last_machine']}"
                 extra += f", questions {u['questions_correct']}/{u['questions_total']}"
                 line += Text(extra, style="dim")
                 if r["current"] == u["id"]:

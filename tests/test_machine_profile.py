@@ -77,3 +77,22 @@ def test_a_placeholder_that_does_not_resolve_fails_the_self_check(tmp_path: Path
     y.write_text(y.read_text().replace("{hw:laptop8.bandwidth_gbs_1core}", "{hw:laptop8.bandwith_typo}", 1))
     rep = selfcheck.check_unit(load_unit(dst), load_course())
     assert any("{hw:laptop8.bandwith_typo}" in p for p in rep.problems), rep.problems
+
+
+def test_every_attempt_records_the_machine_and_status_shows_where(workspace: Path):
+    import socket
+
+    from conftest import check_json
+
+    check_json(workspace, "neuron")
+    con = sqlite3.connect(workspace / ".mentor" / "progress.db")
+    host, cpu = con.execute("SELECT machine_host, machine_cpu FROM attempt").fetchone()
+    assert host == socket.gethostname() and cpu
+    units = {u["id"]: u for p in json.loads(run_mentor("status", "--json", cwd=workspace).stdout)["phases"] for u in p["units"]}
+    assert units["neuron"]["last_machine"].startswith(host)
+    # the same progress seen after a check on a second machine (as if synced from the laptop)
+    con.execute("UPDATE attempt SET machine_host = 'gpu-workstation', machine_gpu = 'NVIDIA RTX 4080'")
+    con.commit()
+    check_json(workspace, "neuron")
+    text = " ".join(run_mentor("status", cwd=workspace).stdout.split())
+    assert f"last fail on {host}" in text

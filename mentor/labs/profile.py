@@ -28,8 +28,9 @@ Progress = Callable[[str], None]
 
 
 def machine_key(m: "Machine") -> str:
-    """Stable id of this machine: hostname and hardware (a renamed or re-fitted machine is a new one)."""
-    ident = f"{socket.gethostname()}|{m.cpu_model}|{m.cpu_cores}|{m.gpu_name or 'no-gpu'}"
+    """Stable id of this machine: hostname and CPU (a renamed or re-fitted machine is a new one). The GPU is
+    stored beside it, not in the key: whether torch was imported must not change which machine this is."""
+    ident = f"{socket.gethostname()}|{m.cpu_model}|{m.cpu_cores}"
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 

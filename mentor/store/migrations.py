@@ -124,4 +124,10 @@ CREATE TABLE machine_profile (
 );
 CREATE INDEX ix_machine_profile_machine_key ON machine_profile (machine_key, id)
 """),
+    # Every check records the machine it ran on (hostname, CPU model, GPU name or none).
+    ("0006_attempt_machine", """
+ALTER TABLE attempt ADD COLUMN machine_host TEXT;
+ALTER TABLE attempt ADD COLUMN machine_cpu TEXT;
+ALTER TABLE attempt ADD COLUMN machine_gpu TEXT
+"""),
 ]

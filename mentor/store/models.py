@@ -37,6 +37,9 @@ class Attempt(SQLModel, table=True):
     duration_s: float = 0.0
     code_hash: str = ""
     session_id: Optional[int] = None
+    machine_host: Optional[str] = None  # where the check ran (the two-machine course: GPU workstation, CPU laptop)
+    machine_cpu: Optional[str] = None
+    machine_gpu: Optional[str] = None
 
 
 class Answer(SQLModel, table=True):
