@@ -29,7 +29,7 @@ import reference_impl.ddp as ref  # noqa: F401  (the answer key: same API; expec
 from mentor.gate.testkit import CheckFailure, assert_close, assert_true, check
 
 COLLECTIVE_TIMEOUT_S = 8  # a tiny all-reduce takes milliseconds; a rank that waits this long was left alone
-START_TIMEOUT_S = 90  # rank 1 imports torch: seconds on a loaded 2-core machine
+START_TIMEOUT_S = 60  # rank 1 imports torch: seconds on a loaded 2-core machine
 
 # The model and the protocol, run by rank 0 here (exec) and by rank 1 in the child (same text).
 RANK_CODE = r'''
