@@ -5,8 +5,10 @@ Implements
   place, so all ranks start from the same weights (random init differs per process otherwise).
 - `average_gradients(model)`: after `loss.backward()` on each rank's own shard of the batch,
   replace every `p.grad` (in place) by the mean over ranks. Parameters whose grad is None (unused
-  in this step, or frozen) are skipped on every rank, so all ranks issue the same sequence of
-  collectives (a mismatch is a deadlock, not an error).
+  in this step, or frozen) are skipped. That keeps the ranks in step only because the same model
+  on the same code path leaves the same parameters without a grad on every rank: collectives are
+  matched by call order, and a rank that issues one call fewer leaves the others waiting until the
+  process group's timeout (a deadlock, not an error).
 
 Why it is exact: with a loss that is a mean over a shard of equal size b per rank,
 
