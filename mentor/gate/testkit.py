@@ -196,3 +196,47 @@ class Context:
 
 def isclose(a: float, b: float, rel: float = 1e-9, abs_: float = 0.0) -> bool:
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+# --------------------------------------------------------------------------- memory budgets
+def _vm_bytes() -> int | None:
+    """This process's address space in use (VmSize), or None without /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+class address_space_budget:
+    """`with address_space_budget(64):` lowers the soft RLIMIT_AS to what the check uses now plus 64 MiB and
+    restores it afterwards: a memory test independent of how much address space torch's import mapped (it
+    differs a lot between builds). Without /proc it relies on the gate's own limit."""
+
+    def __init__(self, extra_mib: int) -> None:
+        self.extra_mib = extra_mib
+        self.saved: tuple[int, int] | None = None
+
+    def __enter__(self) -> "address_space_budget":
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        used = _vm_bytes()
+        if used is None:
+            return self
+        new = used + (self.extra_mib << 20)
+        for lim in (soft, hard):
+            if lim != resource.RLIM_INFINITY:
+                new = min(new, lim)
+        resource.setrlimit(resource.RLIMIT_AS, (new, hard))
+        self.saved = (soft, hard)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import resource
+
+        if self.saved is not None:
+            resource.setrlimit(resource.RLIMIT_AS, self.saved)

@@ -7,13 +7,11 @@ be allocated, runs the learner's forward under torch.no_grad(), and restores the
 """
 
 import math
-import resource
-from contextlib import contextmanager
 
 import torch
 
 import reference_impl.flash_attention as ref
-from mentor.gate.testkit import CheckFailure, assert_close, assert_shape, assert_true, check
+from mentor.gate.testkit import CheckFailure, address_space_budget, assert_close, assert_shape, assert_true, check
 
 ATOL, RTOL = 1e-5, 1e-5
 
@@ -195,34 +193,6 @@ def test_inputs_unchanged(ctx):
 
 
 # --------------------------------------------------------------------------- memory
-def _vm_bytes():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-@contextmanager
-def _address_space_budget(extra_mib):
-    """Lower the soft RLIMIT_AS to the address space in use now plus extra_mib, restored afterwards."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    used = _vm_bytes()
-    if used is None:  # no /proc: rely on the gate's own limit
-        yield
-        return
-    new = used + (extra_mib << 20)
-    for lim in (soft, hard):
-        if lim != resource.RLIM_INFINITY:
-            new = min(new, lim)
-    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 BUDGET_MIB = 64
@@ -244,7 +214,7 @@ def test_memory_limit_long_sequence(ctx):
         exp_o = torch.exp(s - exp_lse[..., None]) @ v.double()
         tt = f"a (T, T) float32 tensor is {T * T * 4 >> 20} MiB"
         try:
-            with torch.no_grad(), _address_space_budget(BUDGET_MIB):
+            with torch.no_grad(), address_space_budget(BUDGET_MIB):
                 o, lse = fn(q, k, v, is_causal=causal, block_q=blk, block_k=blk)
         except (MemoryError, RuntimeError) as e:
             msg = str(e)

@@ -8,13 +8,11 @@ address-space limit as in unit flash-forward.
 """
 
 import math
-import resource
-from contextlib import contextmanager
 
 import torch
 
 import reference_impl.flash_attention as ref
-from mentor.gate.testkit import CheckFailure, assert_close, assert_shape, assert_true, check
+from mentor.gate.testkit import CheckFailure, address_space_budget, assert_close, assert_shape, assert_true, check
 
 ATOL, RTOL = 1e-4, 1e-4
 
@@ -227,34 +225,6 @@ def test_saves_only_q_k_v_o_lse(ctx):
 
 
 # --------------------------------------------------------------------------- memory
-def _vm_bytes():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-@contextmanager
-def _address_space_budget(extra_mib):
-    """Lower the soft RLIMIT_AS to the address space in use now plus extra_mib, restored afterwards."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    used = _vm_bytes()
-    if used is None:  # no /proc: rely on the gate's own limit
-        yield
-        return
-    new = used + (extra_mib << 20)
-    for lim in (soft, hard):
-        if lim != resource.RLIM_INFINITY:
-            new = min(new, lim)
-    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
 BUDGET_MIB = 64
@@ -281,7 +251,7 @@ def test_backward_memory_limit_long_sequence(ctx):
     exp_dv = p[:, tail].T @ do64[tail]
     fn = ctx.symbol("flash_attention_backward")
     try:
-        with torch.no_grad(), _address_space_budget(BUDGET_MIB):
+        with torch.no_grad(), address_space_budget(BUDGET_MIB):
             dq, dk, dv = fn(q, k, v, o, lse, do, is_causal=True, block_q=blk, block_k=blk)
     except (MemoryError, RuntimeError) as e:
         msg = str(e)
