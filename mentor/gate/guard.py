@@ -2,7 +2,8 @@
 
 Found before anything runs, with file:line: syntax errors, imports of `reference_impl` or
 `mentor`, banned APIs (resolved through import aliases: `F.softmax` is
-`torch.nn.functional.softmax`), torch in a NumPy-only phase, and reaching into the harness
+`torch.nn.functional.softmax`; an entry ending in `*` bans every name with that prefix:
+`torch._foreach_*`), torch in a NumPy-only phase, and reaching into the harness
 (`sys.modules`, frame inspection, `gc.get_objects`). The sandbox repeats the important ones at
 run time, so spelling a name dynamically does not get past both.
 """
@@ -35,6 +36,13 @@ class Violation:
         return f"{self.file}:{self.line}"
 
 
+def banned_match(full: str, api: str) -> bool:
+    """Whether dotted name `full` is banned API `api`, an attribute of it, or (api ends in `*`) has its prefix."""
+    if api.endswith("*"):
+        return full.startswith(api[:-1])
+    return full == api or full.startswith(api + ".")
+
+
 def _resolve_relative(level: int, module: str | None, package: str) -> str:
     parts = package.split(".")
     base = parts[: len(parts) - (level - 1)] if level > 1 else parts
@@ -62,7 +70,7 @@ class _Scanner(ast.NodeVisitor):
         for api, reason in self.banned.items():
             if api.startswith("Tensor."):
                 continue
-            if full == api or full.startswith(api + "."):
+            if banned_match(full, api):
                 verb = "imports" if imported else "uses"
                 self._add("banned", node, api, f"{verb} `{full}`, banned in this unit" + (f": {reason}" if reason else ""))
                 return
@@ -104,7 +112,7 @@ class _Scanner(ast.NodeVisitor):
             for api, reason in self.banned.items():
                 if api.startswith("Tensor.") and node.attr == api.split(".", 1)[1]:
                     self._add("banned", node, api, f"calls `.{node.attr}()` on a tensor, banned in this unit" + (f": {reason}" if reason else ""))
-        if full is None or not any(full.startswith(b) for b in self.banned):
+        if full is None or not any(full.startswith(b.rstrip("*")) for b in self.banned):
             self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:

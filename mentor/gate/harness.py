@@ -76,33 +76,50 @@ def _classify(exc: BaseException, learner_dir: str) -> dict[str, Any]:
 
 
 def _patch_banned(callables: list[str], learner_dir: str, violations: list[dict[str, Any]]) -> None:
-    """Wrap banned functions so a call from learner code is recorded and refused."""
-    for api in callables:
-        parts = api.split(".")
+    """Wrap banned functions so a call from learner code is recorded and refused.
+
+    An entry ending in `*` (`torch._foreach_*`) stands for every attribute of its owner with that prefix.
+    """
+    for entry in callables:
+        parts = entry.split(".")
         if parts[0] == "Tensor":
             parts = ["torch", "Tensor"] + parts[1:]
         try:
             owner: Any = importlib.import_module(parts[0])
             for p in parts[1:-1]:
                 owner = getattr(owner, p)
-            orig = getattr(owner, parts[-1])
         except (ImportError, AttributeError):
             continue
-        if not callable(orig) or isinstance(orig, type):
-            continue  # classes are refused statically; wrapping one would break isinstance()
+        if parts[-1].endswith("*"):
+            prefix, base = parts[-1][:-1], entry.rsplit(".", 1)[0]
+            names = [(n, f"{base}.{n}") for n in dir(owner) if n.startswith(prefix)]
+        else:
+            names = [(parts[-1], entry)]
+        for name, api in names:
+            _wrap_banned(owner, name, api, learner_dir, violations)
 
-        def wrapper(*a: Any, __orig: Any = orig, __api: str = api, **k: Any) -> Any:
-            caller = sys._getframe(1).f_code.co_filename
-            if caller.startswith(learner_dir):
-                violations.append({"api": __api, "file": os.path.relpath(caller, os.path.dirname(learner_dir.rstrip(os.sep))),
-                                   "line": sys._getframe(1).f_lineno})
-                raise RuntimeError(f"{__api} is banned in this unit")
-            return __orig(*a, **k)
 
-        try:
-            setattr(owner, parts[-1], wrapper)
-        except (TypeError, AttributeError):
-            pass
+def _wrap_banned(owner: Any, name: str, api: str, learner_dir: str, violations: list[dict[str, Any]]) -> None:
+    """Replace owner.name by a wrapper that refuses calls from learner code."""
+    try:
+        orig = getattr(owner, name)
+    except AttributeError:
+        return
+    if not callable(orig) or isinstance(orig, type):
+        return  # classes are refused statically; wrapping one would break isinstance()
+
+    def wrapper(*a: Any, __orig: Any = orig, __api: str = api, **k: Any) -> Any:
+        caller = sys._getframe(1).f_code.co_filename
+        if caller.startswith(learner_dir):
+            violations.append({"api": __api, "file": os.path.relpath(caller, os.path.dirname(learner_dir.rstrip(os.sep))),
+                               "line": sys._getframe(1).f_lineno})
+            raise RuntimeError(f"{__api} is banned in this unit")
+        return __orig(*a, **k)
+
+    try:
+        setattr(owner, name, wrapper)
+    except (TypeError, AttributeError):
+        pass
 
 
 def _snapshot(modules: list[Any]) -> dict[tuple[str, str], int]:
