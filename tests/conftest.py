@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# A runner that started the suite in the background (`cmd &` in a non-interactive shell, nohup) leaves SIGINT
+# ignored, and an ignored signal is inherited through exec: the mentor processes the Ctrl-C tests drive would
+# then never see their ^C. A handled signal resets to the default in children, so handle it here.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 
