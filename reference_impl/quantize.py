@@ -46,9 +46,9 @@ def _absmax_quantize(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Quantize every row of the last dim: (..., K) float -> (q int8 (..., K), scale float32 (..., 1))."""
     x = x.float()  # every dtype is quantized from its float32 value; x.float() copies only if it must
     absmax = x.abs().amax(dim=-1, keepdim=True)  # (..., 1)
-    scale = torch.where(absmax > 0, absmax / QMAX, torch.ones_like(absmax))  # an all-zero row: scale 1, q 0
+    scale = torch.where(absmax > 0, absmax, QMAX) / QMAX  # an all-zero row: scale 127 / 127 = 1, q 0
     q = torch.round(x / scale)  # round half to even; |x / scale| <= 127 up to one rounding of the division
-    q = q.clamp(-QMAX, QMAX).to(torch.int8)  # (..., K)
+    q = q.clamp_(-QMAX, QMAX).to(torch.int8)  # (..., K); clamp_ works on the temporary, never on x
     return q, scale
 
 
@@ -135,7 +135,7 @@ class QuantizedLinear(nn.Module):
         x2 = x.reshape(-1, self.in_features)  # (M, in): every token is a row
         xq, xs = quantize_per_token(x2)  # (M, in) int8, (M, 1) float32, computed fresh for every input
         acc = int8_matmul(xq, self.weight_q)  # (M, out) int32, exact
-        y = acc.float() * (xs * self.weight_scale)  # (M, out) * ((M, 1) * (out,)): two scales per output
+        y = acc * (xs * self.weight_scale)  # int32 (M, out) * ((M, 1) * (out,)) -> float32: two scales per output
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, self.out_features)  # (..., out)
