@@ -17,6 +17,12 @@ import pytest
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# Triton reads TRITON_INTERPRET when it is imported, and torch imports it behind the scenes (e.g.
+# torch.utils.flop_counter): without a GPU, every test in this process must see the interpreter set
+# before any of them imports torch. (The gate's sandbox processes set it themselves.)
+if not Path("/proc/driver/nvidia/gpus").is_dir():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 
 
