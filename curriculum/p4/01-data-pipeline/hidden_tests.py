@@ -12,8 +12,6 @@ endpoints reached, y = x shifted by one, int64, the device, and rng reproducibil
 
 import math
 import os
-import resource
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -21,7 +19,7 @@ import torch
 import reference_impl.data as ref
 import reference_impl.tokenizer as reftok
 from mentor.corpus import generate_corpus
-from mentor.gate.testkit import CheckFailure, assert_equal, assert_true, check
+from mentor.gate.testkit import CheckFailure, address_space_budget, assert_equal, assert_true, check
 
 EOT = "<|endoftext|>"
 _BPE = {}
@@ -169,36 +167,6 @@ def test_empty_file(ctx):
     assert_equal(int(n), 0, what="token count returned for an empty input")
 
 
-def _vm_bytes():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-@contextmanager
-def _address_space_budget(extra_mib):
-    """Lower the soft RLIMIT_AS to the address space in use now plus extra_mib, restored afterwards."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    used = _vm_bytes()
-    if used is None:  # no /proc: rely on the gate's own limit
-        yield
-        return
-    new = used + (extra_mib << 20)
-    for lim in (soft, hard):
-        if lim != resource.RLIM_INFINITY:
-            new = min(new, lim)
-    resource.setrlimit(resource.RLIMIT_AS, (new, hard))
-    try:
-        yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
-
-
 BUDGET_MIB, FILE_MIB, LINE = 32, 60, 24  # the sandbox caps files at 64 MiB
 
 
@@ -218,7 +186,7 @@ def test_memory_independent_of_file_size(ctx):
             f.write(block)
     fn = ctx.symbol("tokenize_to_file")
     try:
-        with _address_space_budget(BUDGET_MIB):
+        with address_space_budget(BUDGET_MIB):
             n = fn(src, LineTokenizer(), out)
     except MemoryError:
         raise CheckFailure(f"tokenize_to_file on a {FILE_MIB} MiB file ({reps * 4096:,} tokens) ran out of memory with "
