@@ -9,11 +9,14 @@ that the validation loss means something, then three variants of the same weight
   int8      reference_impl.quantize.quantize_model (every block Linear -> QuantizedLinear, torch._int_mm)
   torch.ao  the same blocks with nn.Linear, converted by torch.ao.quantization.quantize_dynamic (qint8)
 
-Figures: a decode step (forward of ONE token, batch 1: the weight-streaming cost of a cached decode
-step, without attention over a cache: the kv-cache reference is not on this branch), prefill of a
-128-token prompt (batch 1), layer weight bytes, logits difference and validation loss on held-out text.
+Figures: decode tokens/s with the KV cache on (prefill a 128-token prompt into a KVCache, then the
+median of 64 one-token steps, batch 1: the weight-streaming cost of real decoding, attention over
+the cache included), prefill of a 128-token prompt (batch 1), layer weight bytes, logits difference
+and validation loss on held-out text. All timing under torch.inference_mode(), as
+reference_impl.inference does. The variants are timed in interleaved rounds (float, int8, torch.ao,
+float, ...) and each figure is the median over rounds, so load from other jobs hits all of them alike.
 
-    python bench/bench_int8.py                 # 1 thread, 60 training steps
+    python bench/bench_int8.py                 # 1 thread, 80 training steps
     python bench/bench_int8.py --threads 2 --train-steps 0
 """
 
@@ -33,6 +36,7 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mentor.corpus import generate_corpus  # noqa: E402
+from reference_impl.kv_cache import KVCache  # noqa: E402
 from reference_impl.layers import Linear  # noqa: E402
 from reference_impl.model import GPT  # noqa: E402
 from reference_impl.quantize import QuantizedLinear, quantize_model  # noqa: E402
@@ -84,7 +88,22 @@ def to_nn_linear(model: GPT) -> GPT:
     return m
 
 
-@torch.no_grad()
+@torch.inference_mode()
+def time_decode(model: nn.Module, prompt: torch.Tensor, steps: int) -> float:
+    """Median seconds of one cached decode step after prefilling prompt (1, T0) into a KV cache."""
+    attn = model.layers[0].attn
+    cache = KVCache(len(model.layers), 1, prompt.shape[1] + steps + 1, attn.n_heads, attn.d_head)
+    logits = model(prompt, cache)[:, -1]
+    times = []
+    for _ in range(steps):
+        nxt = logits.argmax(dim=-1, keepdim=True)  # (1, 1)
+        t0 = time.perf_counter()
+        logits = model(nxt, cache)[:, -1]
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[4:])  # the first steps warm the allocator and caches
+
+
+@torch.inference_mode()
 def time_forward(model: nn.Module, idx: torch.Tensor, repeats: int) -> float:
     for _ in range(3):
         model(idx)
@@ -110,8 +129,9 @@ def layer_bytes(model: nn.Module) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--train-steps", type=int, default=60)
-    ap.add_argument("--decode-repeats", type=int, default=50)
+    ap.add_argument("--train-steps", type=int, default=80)
+    ap.add_argument("--decode-steps", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--prefill-repeats", type=int, default=7)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -147,23 +167,28 @@ def main() -> None:
           f"cpu capability {torch.backends.cpu.get_cpu_capability()}")
     print(f"model: {CFG}, {n_params:,} parameters, {n_block:,} in the blocks; trained {args.train_steps} steps of 8 x 128 "
           f"bytes in {train_s:.0f} s, loss {losses[0] if losses else float('nan'):.3f} -> {losses[-1] if losses else float('nan'):.3f}")
-    print("| variant | decode step (ms) | decode tokens/s | vs float | prefill 128 tokens/s | vs float | layer weight bytes | / float | max abs logit diff | val loss | change (nats) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rounds: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in variants}
+    for _ in range(args.rounds):  # interleaved: every round times every variant once
+        for name, m in variants:
+            rounds[name].append((time_decode(m, prompt, args.decode_steps), time_forward(m, one, 20),
+                                 time_forward(m, prompt, args.prefill_repeats)))
+    print("| variant | decode step, KV cache (ms) | decode tokens/s | vs float | 1-token forward, no cache (ms) | vs float "
+          "| prefill 128 tokens/s | vs float | layer weight bytes | / float | max abs logit diff | val loss | change (nats) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     base = {}
     for name, m in variants:
-        dec = time_forward(m, one, args.decode_repeats)
-        pre = time_forward(m, prompt, args.prefill_repeats)
+        dec, one_tok, pre = (statistics.median(r[i] for r in rounds[name]) for i in range(3))
         with torch.no_grad():
             diff = (m(probe) - ref_logits).abs().max().item()
         vl = val_loss(m, held_out)
         if not base:
-            base = dict(dec=dec, pre=pre, vl=vl)
+            base = dict(dec=dec, one=one_tok, pre=pre, vl=vl)
         lb = layer_bytes(m) if name != "torch.ao quantize_dynamic" else None
         lb_s = f"{lb:,}" if lb is not None else "n/a (packed)"
         ratio = f"{lb / base_bytes:.3f}" if lb is not None else "n/a"
-        print(f"| {name} | {dec * 1e3:.2f} | {1 / dec:.0f} | {base['dec'] / dec:.2f}x | {128 / pre:.0f} | {base['pre'] / pre:.2f}x | "
+        print(f"| {name} | {dec * 1e3:.2f} | {1 / dec:.0f} | {base['dec'] / dec:.2f}x | {one_tok * 1e3:.2f} | "
+              f"{base['one'] / one_tok:.2f}x | {128 / pre:.0f} | {base['pre'] / pre:.2f}x | "
               f"{lb_s} | {ratio} | {diff:.3g} | {vl:.4f} | {vl - base['vl']:+.4f} |")
-
 
 if __name__ == "__main__":
     main()

@@ -62,7 +62,7 @@ def _new_cache(model: nn.Module, total: int) -> KVCache:
     return KVCache(len(model.layers), 1, total, attn.n_heads, attn.d_head, dtype=p.dtype, device=p.device)
 
 
-@torch.no_grad()
+@torch.inference_mode()  # like no_grad, and skips autograd's version counters: fewer µs per op at decode
 def stream_generate(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int, temperature: float = 0.0,
                     top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> Iterator[str]:
     """Yield the continuation of prompt as text pieces, one forward pass per new token (KV cache).
@@ -106,7 +106,7 @@ def _weight_bytes(model: nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def benchmark(model: nn.Module, prompt_len: int = 128, new_tokens: int = 64) -> dict:
     """Prefill and decode throughput at batch 1 with a KV cache, peak RSS (MiB) and weight bytes.
 

@@ -39,6 +39,7 @@ import torch.nn as nn
 from reference_impl.layers import Linear
 
 QMAX = 127  # symmetric grid -127..127: -128 is never produced, so -q never overflows
+_TINY = torch.finfo(torch.float32).tiny  # smallest normal float32, ~1.2e-38
 
 
 # ----------------------------------------------------------------------------- unit int8-quant
@@ -129,15 +130,25 @@ class QuantizedLinear(nn.Module):
         return qlin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (..., in) float -> (..., out) float32."""
+        """x (..., in) float -> (..., out) float32.
+
+        The same per-token quantization as quantize_per_token, written with in-place ops: at decode
+        (M = 1) each eager op costs microseconds of dispatch, about what _int_mm itself takes for a
+        512 x 1344 layer, so the op count, not the arithmetic, decides the speed-up over float.
+        """
         assert x.shape[-1] == self.in_features, f"x last dim {x.shape[-1]} != in_features {self.in_features}"
         lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)  # (M, in): every token is a row
-        xq, xs = quantize_per_token(x2)  # (M, in) int8, (M, 1) float32, computed fresh for every input
+        x2 = x.reshape(-1, self.in_features).float()  # (M, in): every token is a row; .float() is free for fp32
+        xs = x2.abs().amax(dim=-1, keepdim=True)  # (M, 1) absmax per token
+        # scale = absmax / 127; an all-zero row gets a tiny scale instead of 1.0 (its q is 0 either way,
+        # so its output is exactly 0 either way), one op cheaper than the zero-row rule's masked fill
+        xs.clamp_min_(_TINY).div_(QMAX)
+        # |x / scale| <= 127 up to one rounding of the division (< 127.5), so round never leaves the grid
+        xq = torch.div(x2, xs).round_().to(torch.int8)  # (M, in) int8, round half to even
         acc = int8_matmul(xq, self.weight_q)  # (M, out) int32, exact
-        y = acc * (xs * self.weight_scale)  # int32 (M, out) * ((M, 1) * (out,)) -> float32: two scales per output
+        y = acc.mul(self.weight_scale).mul_(xs)  # int32 * (out,) -> float32, then * (M, 1): two scales per output
         if self.bias is not None:
-            y = y + self.bias
+            y += self.bias
         return y.reshape(*lead, self.out_features)  # (..., out)
 
     def extra_repr(self) -> str:
