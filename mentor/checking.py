@@ -20,6 +20,7 @@ class CheckOutcome:
     unlocked: list[str] = field(default_factory=list)
     stubs_added: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    advice: list[str] = field(default_factory=list)  # e.g. Phase 5's "check it on the CPU-only laptop too"
 
 
 def sync_stubs(ws: Any, course: Any, states: dict[str, Any]) -> list[str]:
@@ -60,5 +61,7 @@ def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_
     unlocked = [u for u in course.order
                 if before.states[u].state == "locked" and after.states[u].state == "available"]
     added += sync_stubs(ws, course, after.states)
+    from mentor.validation import advice_after_check
+
     return CheckOutcome(result, before.states[unit.id].state, after.states[unit.id].state, unlocked, added,
-                        after.states[unit.id].missing)
+                        after.states[unit.id].missing, advice_after_check(engine, course, unit.id, result.passed))

@@ -228,6 +228,8 @@ class Phase(Strict):
     focus: str
     sessions: int = Field(gt=0, description="Estimated one-hour sessions.")
     numpy_only: bool = Field(False, description="Learner modules of this phase may not import torch.")
+    validate_on: Literal["any", "cpu-only"] = Field(
+        "any", description="cpu-only: a pass on a machine with a GPU asks for a check on a CPU-only one too.")
     units: list[str] = Field(min_length=1)
 
 

@@ -38,7 +38,7 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
     if as_json:
         d = r.to_dict()
         d.update(state_before=outcome.state_before, state=outcome.state_after, unlocked=outcome.unlocked,
-                 stubs_added=outcome.stubs_added, missing=outcome.missing)
+                 stubs_added=outcome.stubs_added, missing=outcome.missing, advice=outcome.advice)
         sys.stdout.write(json.dumps(d, indent=2) + "\n")
         return
     for line in outcome.stubs_added:
@@ -71,6 +71,8 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
         console.print(Panel(Text("\n".join(tail)), title="your code printed" + (" (truncated)" if r.output_truncated else ""),
                             border_style="dim"))
     _render_state(outcome, r, unit)
+    for line in outcome.advice:
+        console.print(Text(line, style="yellow"))
 
 
 def _not_implemented(tests: list[Any]) -> list[str]:

@@ -9,6 +9,7 @@ from sqlmodel import Session, func, select
 from mentor.mastery import current_unit, waits_for_install
 from mentor.progress import refresh
 from mentor.store.models import Answer, Attempt, Message
+from mentor.validation import cpu_only_check
 
 STATE_ICON = {"mastered": "★", "proficient": "✓", "available": "▶", "locked": "·", "coming": "…"}
 STATE_STYLE = {"mastered": "bold magenta", "proficient": "green", "available": "bold yellow", "locked": "dim", "coming": "dim italic"}
@@ -102,6 +103,7 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
                           "last_status": stats.get(uid, {}).get("last_status"),
                           "last_machine": stats.get(uid, {}).get("last_machine"),
                           "passed_on": stats.get(uid, {}).get("passed_on", []),
+                          "cpu_only_check": cpu_only_check(engine, course, uid),
                           "questions_correct": len(snap.evidence.get(uid).correct & {q.id for q in u.questions}) if u and uid in snap.evidence else 0,
                           "questions_total": len(u.questions) if u else 0,
                           "optional": bool(u and u.optional),
@@ -141,6 +143,19 @@ def _next_step(cur: str | None, snap: Any, course: Any) -> str:
     return f"{cur}: " + "; ".join(missing)
 
 
+def _cpu_only_note(u: dict[str, Any]) -> Any:
+    """Phase 5's two-machine rule on the unit's line: where it passed, or the check still asked for."""
+    from rich.text import Text
+
+    c = u.get("cpu_only_check")
+    if not c or not (c["done"] or c["gpu_hosts"]):
+        return Text("")
+    if c["done"]:
+        return Text(f"  CPU-only check ✓ on {', '.join(c['cpu_hosts'])}", style="dim green")
+    return Text(f"  passed on {', '.join(c['gpu_hosts'])} only: check it on the CPU-only laptop too "
+                f"(mentor check {u['id']} there)", style="yellow")
+
+
 def render_status(r: dict[str, Any]) -> None:
     from rich.text import Text
 
@@ -172,6 +187,7 @@ def render_status(r: dict[str, Any]) -> None:
                     line += Text("  optional, skipped: " + "; ".join(u["waits_for_install"]), style="dim")
                 elif u["optional"]:
                     line += Text("  optional", style="dim")
+                line += _cpu_only_note(u)
             console.print(line)
     rv = r.get("revealed") or []
     if rv:
