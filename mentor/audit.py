@@ -81,10 +81,12 @@ def run_audit(ws: "Workspace", course: "Course", cfg: dict[str, int]) -> dict[st
     prof = latest_profiles(ws.engine()).get(machine_key(m))
     if prof:
         bw, flops, source = prof["cpu_triad_gbs_all"] * 1e9, prof["cpu_fp32_gflops_all"] * 1e9, f"measured on {prof['hostname']}"
+        bw1 = prof["cpu_triad_gbs_1core"]
     else:
         lo_bw = figure("laptop8", "bandwidth_gbs_all")["value"][0]
         lo_fl = figure("laptop8", "fp32_tflops")["value"][0]
         bw, flops, source = lo_bw * 1e9, lo_fl * 1e12, "the course laptop's low figures (run `mentor doctor --measure`)"
+        bw1 = figure("laptop8", "bandwidth_gbs_1core")["value"][0]
     fig = mine or ref
     decode = {}
     for label, bytes_per_param in (("fp32", 4), ("int8 (bf16 cache)", 1)):
@@ -95,7 +97,7 @@ def run_audit(ws: "Workspace", course: "Course", cfg: dict[str, int]) -> dict[st
                          "intensity": fig["flops_per_token"] / moved}
     return {"config": cfg, "figures": fig, "source": "your myllm.audit" if mine else "the reference (system-audit not proficient yet)",
             "disagreements": [k for k in ref if mine is not None and mine[k] != ref[k]],
-            "machine": {"bandwidth_gbs": bw / 1e9, "fp32_gflops": flops / 1e9, "source": source,
+            "machine": {"bandwidth_gbs": bw / 1e9, "bandwidth_1core_gbs": bw1, "fp32_gflops": flops / 1e9, "source": source,
                         "ridge": flops / bw}, "decode": decode}
 
 

@@ -111,10 +111,23 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
         done = sum(x["state"] in ("proficient", "mastered") for x in units)
         phases.append({"id": p.id, "title": p.title, "focus": p.focus, "sessions": p.sessions,
                        "proficient": done, "total": len(units), "units": units})
+    reviews = _reviews(course, snap, engine)
+    done = all(u["state"] in ("proficient", "mastered") or u["optional"] for p in phases for u in p["units"])
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
-            "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
+            "next_step": _next_step(cur, snap, course, reviews), "reviews": reviews,
+            "course_complete": done and any(r["id"] == "final" and r["passed"] for r in reviews), "active_minutes": minutes, "llm_week": _week_usage(engine),
             "machines": _machines(engine), "hosts": _hosts(engine),
             "phases": phases, "revealed": _revealed(engine, snap)}
+
+
+def _reviews(course: Any, snap: Any, engine: Any) -> list[dict[str, Any]]:
+    """The architecture reviews (mentor interview): open, passed, or what each waits for."""
+    from mentor.interview.bank import load_bank
+    from mentor.interview.flow import blocking_units, passed_reviews
+
+    passed = passed_reviews(engine)
+    return [{"id": r.id, "title": r.title, "blocked_by": blocking_units(course, snap.states, r), "passed": passed.get(r.id)}
+            for r in load_bank().reviews]
 
 
 def _revealed(engine: Any, snap: Any) -> list[dict[str, Any]]:
@@ -133,10 +146,19 @@ def _revealed(engine: Any, snap: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _next_step(cur: str | None, snap: Any, course: Any) -> str:
+def _next_step(cur: str | None, snap: Any, course: Any, reviews: list[dict[str, Any]] | None = None) -> str:
     if cur is None:
         coming = [u for u in course.order if snap.states[u].state == "coming"]
-        return f"Every written unit is proficient. Coming next: {coming[0]}." if coming else "Course complete."
+        if coming:
+            return f"Every written unit is proficient. Coming next: {coming[0]}."
+        final = next((r for r in reviews or [] if r["id"] == "final"), None)
+        if final is not None and not final["passed"]:
+            return ("Every unit is proficient. The course completes with the final architecture review: "
+                    "`mentor interview final`.")
+        return "Course complete."
+    open_reviews = [r["id"] for r in reviews or [] if not r["blocked_by"] and not r["passed"] and r["id"] != "final"]
+    if open_reviews and not (snap.evidence.get(cur) and snap.evidence[cur].attempts):
+        return f"The {open_reviews[0]} review is open: `mentor interview {open_reviews[0]}`; then {cur}."
     missing = snap.states[cur].missing
     if not snap.evidence.get(cur) or not snap.evidence[cur].attempts:
         return f"Read the lesson (`mentor show {cur}`), implement myllm/{course.units[cur].exercise.module}.py, then `mentor check {cur}`."
@@ -154,6 +176,23 @@ def _cpu_only_note(u: dict[str, Any]) -> Any:
         return Text(f"  CPU-only check ✓ on {', '.join(c['cpu_hosts'])}", style="dim green")
     return Text(f"  passed on {', '.join(c['gpu_hosts'])} only: check it on the CPU-only laptop too "
                 f"(mentor check {u['id']} there)", style="yellow")
+
+
+def _render_reviews(r: dict[str, Any]) -> None:
+    from rich.text import Text
+
+    from mentor.render import console
+
+    parts = []
+    for rv in r.get("reviews", []):
+        if rv["passed"]:
+            parts.append(f"{rv['id']} ✓" + ("" if rv["passed"]["grader"] == "llm" else " (self-assessed)"))
+        elif not rv["blocked_by"]:
+            parts.append(f"{rv['id']} open")
+    if parts:
+        console.print(Text("\nArchitecture reviews: " + ", ".join(parts), style="bold"))
+    if r.get("course_complete"):
+        console.print(Text("Course complete: every unit proficient and the final review passed.", style="bold green"))
 
 
 def render_status(r: dict[str, Any]) -> None:
@@ -195,6 +234,7 @@ def render_status(r: dict[str, Any]) -> None:
         console.print(Text(head, style="bold yellow") + Text("; ".join(
             f"{x['unit']}/{x['question']} " + ("is due for review now" if x["due"] else f"comes back in a review on {x['back_at'][:10]}")
             for x in rv) + ". Answer each right first time then."))
+    _render_reviews(r)
     console.print(Text(f"\nActive time: {r['active_minutes']:.0f} min", style="dim"))
     w = r["llm_week"]
     if w["replies"]:

@@ -130,4 +130,38 @@ ALTER TABLE attempt ADD COLUMN machine_host TEXT;
 ALTER TABLE attempt ADD COLUMN machine_cpu TEXT;
 ALTER TABLE attempt ADD COLUMN machine_gpu TEXT
 """),
+    # `mentor interview`: one row per review taken, one per question answered in it. Rows carry
+    # natural keys (review + started_at + host) so `mentor sync` merges them without id remapping.
+    ("0007_interview", """
+CREATE TABLE interview (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    review TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    machine_host TEXT NOT NULL DEFAULT '',
+    practice INTEGER NOT NULL DEFAULT 0,
+    grader TEXT NOT NULL DEFAULT 'self',
+    passed INTEGER NOT NULL DEFAULT 0,
+    questions INTEGER NOT NULL DEFAULT 0,
+    questions_passed INTEGER NOT NULL DEFAULT 0,
+    context_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX ix_interview_review ON interview (review, started_at);
+CREATE TABLE interview_answer (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    review TEXT NOT NULL,
+    interview_started_at TEXT NOT NULL,
+    question_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    asked TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    follow_up TEXT,
+    follow_up_answer TEXT,
+    grader TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    met_json TEXT NOT NULL DEFAULT '[]',
+    feedback TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX ix_interview_answer_review ON interview_answer (review, interview_started_at)
+"""),
 ]

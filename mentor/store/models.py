@@ -126,3 +126,36 @@ class MachineProfile(SQLModel, table=True):
     gpu_name: Optional[str] = None
     measured_at: str
     results_json: str = "{}"
+
+
+class Interview(SQLModel, table=True):
+    """One architecture review taken (`mentor interview`): passed when every question's criteria were met."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    review: str
+    started_at: str
+    finished_at: Optional[str] = None
+    machine_host: str = ""
+    practice: int = 0  # taken before it opened (--practice): recorded, never counts
+    grader: str = "self"  # llm, self, or mixed (the judge failed on some questions)
+    passed: int = 0
+    questions: int = 0
+    questions_passed: int = 0
+    context_json: str = "{}"  # the {me:...} facts the questions were built from
+
+
+class InterviewAnswer(SQLModel, table=True):
+    __tablename__ = "interview_answer"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    review: str
+    interview_started_at: str  # with review: which Interview row (a natural key, so sync needs no id remapping)
+    question_id: str
+    created_at: str
+    asked: str  # the question as shown, placeholders filled
+    answer: str
+    follow_up: Optional[str] = None
+    follow_up_answer: Optional[str] = None
+    grader: str  # llm or self
+    verdict: str  # correct, incorrect, self_correct, self_incorrect, refused
+    met_json: str = "[]"
+    feedback: str = ""
