@@ -82,7 +82,25 @@ def parse_number(text: str) -> float | None:
     return v if math.isfinite(v) else None
 
 
+_BYTE_UNIT = re.compile(r"([kmgtp]i?b|b|bytes?)", re.IGNORECASE)
+
+
+def _unit_mismatch(q: Any, answer: str) -> str | None:
+    """A byte unit written after the number that is not the question's (GB for a GiB question, MiB for MB)."""
+    m = re.search(r"[\d.]\s*([a-zA-Z]+)\s*$", answer.strip())
+    if not (m and q.unit and _BYTE_UNIT.fullmatch(m.group(1)) and _BYTE_UNIT.fullmatch(q.unit)):
+        return None
+    said, asked = m.group(1).lower().rstrip("s"), q.unit.lower().rstrip("s")
+    if said == asked or {said, asked} <= {"b", "byte"}:
+        return None
+    return (f"the question asks in {q.unit} and you wrote {m.group(1)} (1 GB = 10^9 B, 1 GiB = 2^30 B): "
+            f"convert and answer in {q.unit} (not counted as a try)")
+
+
 def _numeric(q: Any, answer: str) -> Grade:
+    mismatch = _unit_mismatch(q, answer)
+    if mismatch:
+        return Grade("refused", mismatch)
     v = parse_number(answer)
     if v is None:
         return Grade("refused", f"'{answer.strip()}' is not a number; answer with digits, e.g. 0.25 or 1.6e7")

@@ -88,3 +88,19 @@ def test_predict_answers_compared_by_value_and_the_learner_is_told(uid, qid, ans
     assert (g.verdict == "correct") == ok, (answer, g)
     if ok:
         assert g.feedback == NORMALISED
+
+
+GIB = NumericQuestion(id="g", kind="numeric", prompt="?", answer=2.0, tolerance=0.01, unit="GiB")
+GB = NumericQuestion(id="d", kind="numeric", prompt="?", answer=2.147, tolerance=0.01, unit="GB")
+
+
+@pytest.mark.parametrize("q,answer,verdict", [
+    (GIB, "2", "correct"), (GIB, "2 GiB", "correct"), (GIB, "2 gib", "correct"), (GIB, "2 GB", "refused"),
+    (GIB, "2GB", "refused"), (GB, "2.147 GB", "correct"), (GB, "2.15", "correct"), (GB, "2 GiB", "refused"),
+    (GB, "2", "incorrect"), (GB, "2.147 gigabytes", "correct"),
+])
+def test_a_different_byte_unit_is_not_accepted_as_the_asked_one(q, answer, verdict):
+    g = grade(q, answer)
+    assert g.verdict == verdict, (answer, g.feedback)
+    if verdict == "refused":
+        assert q.unit in g.feedback and "2^30" in g.feedback
