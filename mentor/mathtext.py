@@ -15,7 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from rich.cells import cell_len
 
@@ -250,13 +250,20 @@ def _tall(left: str, right: str, height: int, body: Box) -> Box:
 
 
 # --------------------------------------------------------------------------- the converters' tables
+class _Tables(NamedTuple):
+    text_db: object  # pylatexenc's latex2text context: the text of symbol macros (\\le -> ≤, \\log -> log)
+    symbols: dict[str, str]  # unicodeit: macro name -> symbol
+    letters: dict[str, str]  # unicodeit: \\mathbb{R} -> ℝ, \\mathbf{x} -> 𝐱
+    sup: dict[str, str]  # unicodeit: character -> superscript character
+    sub: dict[str, str]
+    marks: dict[str, str]  # unicodeit: accent macro name -> combining mark
+
+
 @lru_cache(maxsize=1)
-def _tables() -> tuple[object, dict[str, str], dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
+def _tables() -> _Tables:
     import unicodeit.data as ud
     from pylatexenc.latex2text import get_default_latex_context_db
 
-    symbols = {k[1:]: v for k, v in ud.REPLACEMENTS if re.fullmatch(r"\\[A-Za-z]+", k)}
-    letters = {k: v for k, v in ud.REPLACEMENTS if re.fullmatch(r"\\math[a-z]+\{.\}", k)}
     sup: dict[str, str] = {}
     sub: dict[str, str] = {}
     for k, v in ud.SUBSUPERSCRIPTS:  # keep the real sub/superscript characters only (its ^V is a Hangul letter)
@@ -265,29 +272,32 @@ def _tables() -> tuple[object, dict[str, str], dict[str, str], dict[str, str], d
             sup[k[1:]] = v
         elif k[0] == "_" and "SUBSCRIPT" in name:
             sub[k[1:]] = v
-    marks = {k[1:]: v for k, v in ud.COMBININGMARKS}
-    return get_default_latex_context_db(), symbols, letters, sup, sub, marks
+    return _Tables(
+        text_db=get_default_latex_context_db(),
+        symbols={k[1:]: v for k, v in ud.REPLACEMENTS if re.fullmatch(r"\\[A-Za-z]+", k)},
+        letters={k: v for k, v in ud.REPLACEMENTS if re.fullmatch(r"\\math[a-z]+\{.\}", k)},
+        sup=sup, sub=sub, marks={k[1:]: v for k, v in ud.COMBININGMARKS})
 
 
 def _symbol(name: str) -> str | None:
     """The Unicode text of a symbol macro (no arguments), from pylatexenc then unicodeit."""
-    db, symbols = _tables()[0], _tables()[1]
-    spec = db.get_macro_spec(name)  # type: ignore[attr-defined]
+    t = _tables()
+    spec = t.text_db.get_macro_spec(name)  # type: ignore[attr-defined]
     repl = getattr(spec, "simplify_repl", None) if spec is not None else None
-    if isinstance(repl, str) and "%" not in repl and (repl or name in ("!",)):
+    if isinstance(repl, str) and repl and "%" not in repl:
         return repl
-    return symbols.get(name)
+    return t.symbols.get(name)
 
 
 def _script(content: str, sup: bool) -> str:
     """content as Unicode super/subscript characters, else `^x`/`_x` or `^(x + 1)`/`_(x + 1)`."""
-    table = _tables()[3 if sup else 4]
+    table = _tables().sup if sup else _tables().sub
     if sup:
         content = content.replace("⊤", "T")  # W^\top reads as Wᵀ
     if sup and content in ("′", "'", "*", "†", "″"):
         return content
-    if content and all(ch in table for ch in content):  # type: ignore[operator]
-        return "".join(table[ch] for ch in content)  # type: ignore[index]
+    if content and all(ch in table for ch in content):
+        return "".join(table[ch] for ch in content)
     mark = "^" if sup else "_"
     return mark + content if re.fullmatch(r"[A-Za-z0-9]+|.", content) else f"{mark}({content})"
 
@@ -333,13 +343,21 @@ class _Renderer:
     def __init__(self, display: bool) -> None:
         self.display = display
 
-    # a node list becomes one box; `_` and `^` take the next token as their argument
     def nodes(self, nodes: list[object], display: bool | None = None) -> Box:
-        from pylatexenc import latexwalker as lw
-
+        """A node list as one box (`display` overrides the mode for this list)."""
         saved = self.display
         if display is not None:
             self.display = display
+        try:
+            return hcat(_join(self._items(nodes)))
+        finally:
+            self.display = saved
+
+    def _items(self, nodes: list[object]) -> list[tuple[Box, str]]:
+        """Each token as (box, role); roles drive spacing: open, close, ord (a letter), opname (log, softmax),
+        frac (an inline a/b), script, space (written), soft (after a control word: dropped before a letter)."""
+        from pylatexenc import latexwalker as lw
+
         tokens: list[object] = []
         for nd in nodes:
             if isinstance(nd, lw.LatexCharsNode):
@@ -385,26 +403,7 @@ class _Renderer:
             if isinstance(t, lw.LatexMacroNode) and t.macro_post_space and role != "space" and not self.args(t):
                 items.append((_line(" "), "soft" if role in ("ord", "open") else "space"))
             k += 1
-        boxes: list[Box] = []
-        prev = "open"  # no space at the start
-        for j, (box, role) in enumerate(items):
-            if role in ("space", "soft"):
-                nxt = next((r for _, r in items[j + 1:] if r not in ("space", "soft")), "close")
-                if prev == "space" and box.width > boxes[-1].width:  # `, \qquad`: the widest space wins
-                    boxes[-1] = box
-                if (prev in ("open", "space") or nxt == "close" or (role == "soft" and nxt in ("ord", "open", "opname"))
-                        or (boxes and boxes[-1].text().endswith(" "))):
-                    continue
-            elif ((prev == "frac" and role in ("ord", "open", "frac")) or (role == "frac" and prev == "ord")
-                  or (prev == "opname" and role in ("ord", "opname", "frac", "other"))
-                  or (role == "opname" and prev in ("ord", "script", "close", "opname") and boxes[-1].text() not in "∂∇")):
-                if not boxes[-1].text().endswith(" "):
-                    boxes.append(_line(" "))
-            boxes.append(box)
-            prev = "space" if role in ("space", "soft") else role
-        out = hcat(boxes)
-        self.display = saved
-        return out
+        return items
 
     @staticmethod
     def _ordinary(b: Box) -> bool:
@@ -477,16 +476,16 @@ class _Renderer:
         if name in _STYLED:
             inner = _flat(self.node(args[0])) if args and args[0] is not None else ""
             style = {"boldsymbol": "mathbf", "bm": "mathbf", "mathscr": "mathcal"}.get(name, name)
-            letters = _tables()[2]
-            return _line("".join(letters.get(f"\\{style}{{{ch}}}", ch) for ch in inner))  # type: ignore[union-attr]
+            letters = _tables().letters
+            return _line("".join(letters.get(f"\\{style}{{{ch}}}", ch) for ch in inner))
         if name == "mathrel":
             return self.node(args[0]) if args and args[0] is not None else _line("")
         if name in ("underbrace", "overbrace"):
             return self._brace(nd, name)
-        marks = _tables()[5]
-        if name in marks and args and args[0] is not None:  # type: ignore[operator]
+        marks = _tables().marks
+        if name in marks and args and args[0] is not None:
             inner = _flat(self.node(args[0], flat=True))
-            mark = marks[name]  # type: ignore[index]
+            mark = marks[name]
             if name in ("overline", "bar", "underline"):  # the mark on every character: g̅x̂̅
                 clusters = re.findall(r"\S[\u0300-\u036f]*", inner)
                 return _line(unicodedata.normalize("NFC", "".join(cl + mark for cl in clusters)))
@@ -548,6 +547,29 @@ class _Renderer:
                  for r in cells]
         body = Box(tuple(f" {s} " if left or right else s for s in lines), (len(lines) - 1) // 2)
         return _tall(left, right, len(lines), body)
+
+
+def _join(items: list[tuple[Box, str]]) -> list[Box]:
+    """Keep the spaces LaTeX would show: none after an opening bracket or before a closing one, one around
+    operator words and inline fractions, the widest of several (`, \\qquad`)."""
+    boxes: list[Box] = []
+    prev = "open"  # no space at the start
+    for j, (box, role) in enumerate(items):
+        if role in ("space", "soft"):
+            nxt = next((r for _, r in items[j + 1:] if r not in ("space", "soft")), "close")
+            if prev == "space" and box.width > boxes[-1].width:  # `, \qquad`: the widest space wins
+                boxes[-1] = box
+            if (prev in ("open", "space") or nxt == "close" or (role == "soft" and nxt in ("ord", "open", "opname"))
+                    or (boxes and boxes[-1].text().endswith(" "))):
+                continue
+        elif ((prev == "frac" and role in ("ord", "open", "frac")) or (role == "frac" and prev == "ord")
+              or (prev == "opname" and role in ("ord", "opname", "frac", "other"))
+              or (role == "opname" and prev in ("ord", "script", "close", "opname") and boxes[-1].text() not in "∂∇")):
+            if not boxes[-1].text().endswith(" "):
+                boxes.append(_line(" "))
+        boxes.append(box)
+        prev = "space" if role in ("space", "soft") else role
+    return boxes
 
 
 def _has_content(nodes: list[object]) -> bool:

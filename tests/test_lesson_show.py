@@ -114,3 +114,14 @@ def test_dev_check_rejects_unbalanced_math_with_file_line_unit_and_field(tmp_pat
     assert "Traceback" not in r.stderr
     ok = run_mentor("dev", "check", "--validate-only", "--curriculum", str(curriculum_dir()), cwd=tmp_path)
     assert ok.returncode == 0 and "curriculum valid" in ok.stdout
+
+
+def test_units_that_unlock_get_their_markdown_lesson(workspace: Path):
+    from mentor.curriculum import course
+    from mentor.lesson_files import write_unlocked
+    from mentor.workspace import find_workspace
+
+    ws = find_workspace(workspace)
+    (written,) = write_unlocked(ws, course(), ["losses"])
+    assert written.path == workspace / "lessons" / "losses.md" and not written.note
+    assert "# " + course().unit("losses").title in written.path.read_text(encoding="utf-8")
