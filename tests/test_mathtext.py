@@ -142,3 +142,26 @@ def test_the_course_rejects_a_dollar_pair_across_a_line_break_with_file_line_uni
         load_course(root)
     msg = e.value.message
     assert f"{path}:{k + 2}:" in msg and "unit 'neuron'" in msg and "spans a line break" in msg, msg
+
+
+def test_every_curriculum_math_span_typesets_as_mathml():
+    from mentor.lesson_html import _mathml
+
+    bad = []
+    for uid, field, kind, latex in SPANS:
+        out = _mathml(latex, kind == "display")
+        if not out.startswith("<math") or re.search(r"\\[A-Za-z]+|\[\d+pt\]", out):
+            bad.append(f"{uid} {field}: ${latex}$ -> {out[:200]}")
+    assert not bad, "\n".join(bad[:20])
+
+
+def test_lesson_markdown_becomes_html_with_mathml_and_literal_code():
+    from mentor.lesson_html import markdown_html
+
+    out = markdown_html("Cost $O(T^2)$, **bold**, `a $b$ c` and\n\n$$\\frac{1}{2}$$\n\n```python\nx = '$1'\n```\n\n\\$5")
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline">' in out and "<msup>" in out
+    assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="block"><mrow><mfrac>' in out
+    assert '\n<math xmlns="http://www.w3.org/1998/Math/MathML" display="block">' in out  # its own block, not in a <p>
+    assert "<code>a $b$ c</code>" in out  # code keeps its dollars
+    assert """<span class="s1">'$1'</span>""" in out  # pygments highlighted the block
+    assert "<p>$5</p>" in out
