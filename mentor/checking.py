@@ -61,6 +61,10 @@ def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_
     unlocked = [u for u in course.order
                 if before.states[u].state == "locked" and after.states[u].state == "available"]
     added += sync_stubs(ws, course, after.states)
+    if unlocked:
+        from mentor.lesson_files import write_unlocked
+
+        write_unlocked(ws, course, unlocked)  # lessons/<unit>.md for the learner's editor
     from mentor.validation import advice_after_check
 
     return CheckOutcome(result, before.states[unit.id].state, after.states[unit.id].state, unlocked, added,

@@ -8,6 +8,7 @@ starter stub, the hidden tests and `mutants/`. A unit listed in course.yaml with
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -322,7 +323,54 @@ def load_unit(folder: Path) -> Unit:
         unit = Unit.model_validate({**data, "folder": folder})
     except ValidationError as e:
         raise _validation_error(path, text, e) from None
+    problems = math_problems(unit, path, text)
+    if problems:
+        raise MentorError("\n".join(problems), "keep each $...$ on one line, pair every $ (write \\$ for a literal "
+                          "dollar) and balance the braces inside math")
     return unit
+
+
+# Fields that are not lesson Markdown (code, answers, identifiers): their `$` is not math.
+_NOT_MARKDOWN = {"id", "code", "answer", "answers", "regex", "url", "module", "starter", "tests", "api", "signature",
+                 "name", "unit", "requires", "folder"}
+
+
+def _text_fields(obj: Any, loc: tuple[Any, ...] = ()) -> Any:
+    """(location, text) of every Markdown text field of a unit, e.g. (('steps', 1, 'body'), '...')."""
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            if name not in _NOT_MARKDOWN:
+                yield from _text_fields(getattr(obj, name), loc + (name,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _text_fields(v, loc + (i,))
+    elif isinstance(obj, str):
+        yield loc, obj
+
+
+def _text_line(text: str, loc: tuple[Any, ...], offset: int) -> int | None:
+    """1-based line in unit.yaml of line `offset` (0-based) of the string at `loc`."""
+    line = _yaml_line(text, loc)
+    if line is None:
+        return None
+    first = text.splitlines()[line - 1] if line - 1 < len(text.splitlines()) else ""
+    block = re.search(r":\s*[|>][-+0-9]*\s*$", first) or re.fullmatch(r"\s*-\s*[|>][-+0-9]*\s*", first)
+    return line + (1 if block else 0) + offset
+
+
+def math_problems(unit: Unit, path: Path, text: str) -> list[str]:
+    """Unbalanced math in a unit's text fields, as 'file:line: unit U, field F: what is wrong'."""
+    from mentor.mathtext import math_problems as field_problems
+
+    out = []
+    for loc, value in _text_fields(unit):
+        if "$" not in value:
+            continue
+        for offset, message in field_problems(value):
+            field = ".".join(str(p) for p in loc)
+            line = _text_line(text, loc, offset)
+            out.append(f"{path}:{line or '?'}: unit '{unit.id}', field '{field}' (line {offset + 1} of the field): {message}")
+    return out
 
 
 def _unit_folder(root: Path, phase: int, uid: str) -> Path | None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -126,15 +129,73 @@ def _render_locked(outcome: Any, r: Any, unit: Any) -> None:
     console.print(Text(text, style="yellow"))
 
 
-_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.DOTALL)
-_INLINE_MATH = re.compile(r"(?<![\$\\])\$(?!\$)([^$\n]+?)(?<!\\)\$(?!\$)")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~!])")
+
+
+def _md_literal(text: str) -> str:
+    """Unicode math inside Markdown: escape what Markdown would read as emphasis, links or code."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _inline(latex: str) -> str:
+    from mentor.mathtext import latex_to_unicode
+
+    return _md_literal(latex_to_unicode(latex))
 
 
 def protect_math(text: str) -> str:
-    """Terminal Markdown has no LaTeX and eats backslash escapes (\\, \\; \\{): show math verbatim, as code."""
-    text = _DISPLAY_MATH.sub(lambda m: "\n```latex\n" + m.group(1).strip() + "\n```\n", text)
-    return _INLINE_MATH.sub(lambda m: "`" + m.group(1).replace("`", "'") + "`", text)
+    """Markdown for rich (which has no LaTeX): inline math as Unicode, display math as an indented text block."""
+    from mentor.mathtext import latex_to_unicode, split_math
+
+    out = []
+    for sp in split_math(text):
+        if sp.kind == "inline":
+            out.append(_inline(sp.text))
+        elif sp.kind == "display":
+            out.append("\n\n```text\n" + latex_to_unicode(sp.text, display=True) + "\n```\n\n")
+        else:
+            out.append(sp.text)
+    return "".join(out)
 
 
-def markdown(text: str) -> None:
-    console.print(Markdown(protect_math(text)))
+def lesson_renderable(text: str) -> "RenderableType":
+    """Lesson Markdown for the terminal: Markdown paragraphs, inline math as Unicode, display math set apart."""
+    from rich.console import Group
+    from rich.padding import Padding
+
+    from mentor.mathtext import latex_to_unicode, split_math
+
+    parts: list[RenderableType] = []
+    md: list[str] = []
+
+    def flush() -> None:
+        chunk = "".join(md).strip("\n")
+        if chunk.strip():
+            parts.append(Markdown(chunk))
+        md.clear()
+
+    for sp in split_math(text):
+        if sp.kind == "inline":
+            md.append(_inline(sp.text))
+        elif sp.kind == "display":
+            flush()
+            parts.append(Padding(Text(latex_to_unicode(sp.text, display=True)), (1, 0, 1, 4)))
+        else:
+            md.append(sp.text)
+    flush()
+    return Group(*parts)
+
+
+def markdown(text: str, page: bool = False) -> None:
+    """Print lesson Markdown; `page`: through the pager ($PAGER, else less -R) when it is taller than the terminal."""
+    body = lesson_renderable(text)
+    if page and console.is_terminal and sys.stdin.isatty():
+        height = len(console.render_lines(body, console.options, pad=False))
+        if height > console.height:
+            import os
+
+            os.environ.setdefault("LESS", "-R")  # less shows rich's colours
+            with console.pager(styles=True):
+                console.print(body)
+            return
+    console.print(body)

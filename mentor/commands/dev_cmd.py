@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -13,6 +14,7 @@ app = typer.Typer(no_args_is_help=True)
 def dev_check(
     units: Optional[List[str]] = typer.Argument(None, help="Unit ids (default: every written unit)."),
     validate_only: bool = typer.Option(False, "--validate-only", help="Only validate course.yaml and every unit.yaml."),
+    curriculum: Optional[Path] = typer.Option(None, "--curriculum", help="A curriculum folder other than the shipped one (a copy being edited)."),
 ) -> None:
     """Validate the curriculum, then self-check units: reference passes, starter fails, every mutant fails."""
     from rich.markup import escape
@@ -23,7 +25,7 @@ def dev_check(
     from mentor.render import console
     from mentor.selfcheck import check_unit
 
-    c = load_course()
+    c = load_course(curriculum)
     console.print(f"[green]✓[/green] curriculum valid: {len(c.units)} written units of {len(c.order)}")
     if validate_only:
         return

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from mentor.commands.common import course, resolve_unit, workspace
+
+if TYPE_CHECKING:
+    from mentor.curriculum import Unit
+    from mentor.workspace import Workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -14,9 +18,12 @@ def register(app: typer.Typer) -> None:
     def show(
         unit: Optional[str] = typer.Argument(None, help="Unit id (default: the current unit)."),
         step: Optional[int] = typer.Option(None, "--step", "-s", min=1, help="Show only step N."),
-        plain: bool = typer.Option(False, "--plain", help="Print raw Markdown instead of rendering it."),
+        plain: bool = typer.Option(False, "--plain", help="Print raw Markdown (LaTeX kept) instead of rendering it."),
+        html: bool = typer.Option(False, "--html", help="Write the lesson as a web page with typeset math, and open it."),
+        no_open: bool = typer.Option(False, "--no-open", help="With --html: only write the page and print its path."),
+        no_pager: bool = typer.Option(False, "--no-pager", help="Print a long lesson straight to the terminal, unpaged."),
     ) -> None:
-        """Read a unit's lesson: steps, exercise and signatures, hardware notes."""
+        """Read a unit's lesson: steps, exercise and signatures, hardware notes (math as Unicode; --html typesets it)."""
         from mentor.errors import MentorError
         from mentor.lesson import unit_markdown
 
@@ -24,8 +31,21 @@ def register(app: typer.Typer) -> None:
         u = c.unit(unit) if unit else _current_or_first(c)
         if step is not None and step > len(u.steps):
             raise MentorError(f"unit '{u.id}' has {len(u.steps)} steps, not {step}", f"use --step 1..{len(u.steps)}")
+        ws = _workspace_or_none()
         md = unit_markdown(u, None if step is None else step - 1, profile=_this_machine())
+        if ws is not None and step is None:
+            _write_markdown_file(ws, u, md)
         note = _locked_note(c, u)
+        if html:
+            from mentor.lesson_files import can_open_browser, open_in_browser, write_page
+
+            path = write_page(ws, c, u, md, None if step is None else step - 1)
+            typer.echo(str(path))
+            if not no_open and can_open_browser() and open_in_browser(path):
+                typer.echo("opened in your browser", err=True)
+            elif not no_open:
+                typer.echo("no graphical browser here: open that file in one (math is MathML, nothing is downloaded)", err=True)
+            return
         if note:
             md = f"> {note}\n\n{md}"
         if plain:
@@ -33,7 +53,7 @@ def register(app: typer.Typer) -> None:
         else:
             from mentor.render import markdown
 
-            markdown(md)
+            markdown(md, page=not no_pager)
 
     @app.command()
     def hint(unit: Optional[str] = typer.Argument(None, help="Unit id (default: the current unit).")) -> None:
@@ -64,6 +84,31 @@ def register(app: typer.Typer) -> None:
             regrade_answers(ws, c, resolve_unit(c, unit, ws))
             return
         ask_questions(ws, c, resolve_unit(c, unit, ws), only=question, given=answer, include_answered=all_, include_steps=steps)
+
+
+def _workspace_or_none() -> "Workspace | None":
+    from mentor.errors import MentorError
+
+    try:
+        return workspace()
+    except MentorError:
+        return None
+
+
+def _write_markdown_file(ws: "Workspace", u: "Unit", md: str) -> None:
+    """lessons/<unit>.md for the learner's editor; say where when it is new or went to <unit>.new.md."""
+    from mentor.lesson_files import write_markdown
+
+    existed = (ws.root / "lessons" / f"{u.id}.md").exists()
+    try:
+        w = write_markdown(ws, u, md)
+    except OSError as e:
+        typer.echo(f"note: could not write lessons/{u.id}.md ({e.strerror})", err=True)
+        return
+    if w.note:
+        typer.echo(f"note: {w.note}", err=True)
+    elif not existed:
+        typer.echo(f"this lesson is also in lessons/{u.id}.md (for your editor)", err=True)
 
 
 def _this_machine() -> dict | None:

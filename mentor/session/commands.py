@@ -7,7 +7,7 @@ from typing import Any
 HELP = """\
 /check    run the hidden tests on your code (the mentor sees the result)
 /hint     the next hint of the unit's ladder
-/show     the current step again (/show all: the whole lesson)
+/show     the current step again (/show all: the whole lesson; /show --html: a web page with typeset math)
 /status   where you are in the course
 /verify   run the Python code of the mentor's last reply in the sandbox and show what it prints
 /next     go to the next step (once the current step's question is answered)
@@ -73,7 +73,13 @@ def _show(e: Any, arg: str) -> None:
 
     if e.unit is None:
         return
-    if arg == "all":
+    if arg == "--html":
+        from mentor.lesson_files import can_open_browser, open_in_browser, write_page
+
+        path = write_page(e.ws, e.course, e.unit, unit_markdown(e.unit))
+        opened = can_open_browser() and open_in_browser(path)
+        e.emit("info", f"The lesson page: {path}" + (" (opened in your browser)" if opened else " (open it in a browser)"))
+    elif arg == "all":
         e.emit("markdown", unit_markdown(e.unit))
     elif e.mode == "step":
         e.emit("markdown", step_markdown(e.unit, e.step, e.order))  # the options in the order being answered
