@@ -95,12 +95,13 @@ def test_check_messages_are_literal(screen):
                                           "help": "Rewrite -[y log s + (1-y) log(1-s)] in terms of z", "details": {}}],
                                "output": "tensor([nan, nan])\n", "output_truncated": False, "code_hash": "x"})
 
-    class Outcome:
-        result, stubs_added, state_before, state_after, unlocked, missing = r, [], "available", "available", [], []
+    from mentor.checking import CheckOutcome
 
-    render_check(Outcome(), course().units["losses"])
+    render_check(CheckOutcome(r, "available", "available", advice=["advice [bold]kept[/bold] literal"]),
+                 course().units["losses"])
     out = screen.export_text()
-    for s in ("got [nan, nan] for [bold]z[/bold]", "-[y log s + (1-y) log(1-s)]", "tensor([nan, nan])"):
+    for s in ("got [nan, nan] for [bold]z[/bold]", "-[y log s + (1-y) log(1-s)]", "tensor([nan, nan])",
+              "advice [bold]kept[/bold] literal"):
         assert s in out, s
 
 
