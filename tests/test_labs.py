@@ -173,7 +173,7 @@ def test_unwritten_reads_stubs_without_running_code(tmp_path: Path):
         'def g(x):\n    return x\n\n'
         'class V:\n    def __init__(self):\n        raise NotImplementedError("write me")\n'
         '    def mul(self, o):\n        return 1\n')
-    assert unwritten(tmp_path, "m", ["f", "g", "h", "V", "V.__init__", "V.mul"]) == ["f", "h", "V.__init__"]
+    assert unwritten(tmp_path, "m", ["f", "g", "h", "V", "V.__init__", "V.mul"]) == ["f", "h", "V", "V.__init__"]
     assert unwritten(tmp_path, "missing", ["f"]) == ["f"]
 
 

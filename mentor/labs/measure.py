@@ -54,7 +54,8 @@ def _is_stub(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
 
 def unwritten(workspace: Path, module: str, uses: list[str]) -> list[str]:
     """The names in `uses` (functions, classes, `Class.method`) that myllm/<module>.py does not define or
-    that are still the starter's stub (a body of only `raise NotImplementedError`). Read, never run."""
+    that are still the starter's stub (a body of only `raise NotImplementedError`; a class with any such
+    method). Read, never run."""
     path = workspace / "myllm" / f"{module}.py"
     try:
         tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
@@ -73,7 +74,7 @@ def unwritten(workspace: Path, module: str, uses: list[str]) -> list[str]:
             if attr:
                 if attr not in methods or _is_stub(methods[attr]):
                     out.append(name)
-            elif methods and all(_is_stub(m) for m in methods.values()):
+            elif any(_is_stub(m) for m in methods.values()):  # a class runs only when every method is written
                 out.append(name)
         elif _is_stub(node):
             out.append(name)
