@@ -30,7 +30,8 @@ def _select(unit: Any, only: str | None, include_steps: bool) -> list[Any]:
     qs = ([s.question for s in unit.steps] if include_steps else []) + list(unit.questions)
     if only is None:
         return qs
-    chosen = [q for q in unit.all_questions() if q.id == only]
+    lab = [unit.lab.explain] if getattr(unit, "lab", None) is not None else []  # asked again after `mentor lab`
+    chosen = [q for q in unit.all_questions() + lab if q.id == only]
     if not chosen:
         ids = ", ".join(q.id for q in unit.all_questions())
         raise MentorError(f"unit '{unit.id}' has no question '{only}'", f"question ids: {ids}")
@@ -160,7 +161,7 @@ def regrade(ws: Any, course: Any, unit: Any) -> None:
         raise MentorError("re-grading needs the LLM judge, and no provider is configured",
                           "connect one with `mentor config set profile deepseek` (see the README)")
     engine = ws.engine()
-    explain_ids = {q.id for q in unit.all_questions() if q.kind == "explain"}
+    explain_ids = {q.id for q in unit.all_questions() if q.kind == "explain"} | ({unit.lab.explain.id} if unit.lab else set())
     with Session(engine) as s:
         rows = s.exec(select(Answer).where(Answer.unit_id == unit.id, Answer.grader == "self").order_by(Answer.id)).all()
     latest = {r.question_id: r for r in rows if r.question_id in explain_ids}

@@ -9,8 +9,8 @@ from typing import Optional
 import typer
 
 from mentor import __version__
-from mentor.commands import (audit_cmd, check_cmd, config_cmd, dev_cmd, doctor_cmd, interview_cmd, lesson_cmd, session_cmd,
-                             status_cmd, sync_cmd, workspace_cmd)
+from mentor.commands import (audit_cmd, check_cmd, config_cmd, dev_cmd, doctor_cmd, interview_cmd, lab_cmd, lesson_cmd,
+                             session_cmd, status_cmd, sync_cmd, workspace_cmd)
 from mentor.commands.common import state
 from mentor.errors import MentorError
 
@@ -62,6 +62,7 @@ config_cmd.register(app)
 status_cmd.register(app)
 lesson_cmd.register(app)
 check_cmd.register(app)
+lab_cmd.register(app)
 doctor_cmd.register(app)
 sync_cmd.register(app)
 audit_cmd.register(app)

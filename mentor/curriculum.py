@@ -170,6 +170,88 @@ class Reading(Strict):
     note: str = ""
 
 
+class LabFigure(Strict):
+    """The figure the learner predicts: a key of what the lab script returns."""
+
+    key: str = Field(description="Key in the dict the lab script's lab_* function returns.")
+    name: str = Field(description="What it is, in words (e.g. 'achieved bandwidth').")
+    unit: str = Field(description="Its unit (e.g. 'GB/s', 'ns', 'bytes'); predictions may use SI prefixes of it.")
+    plausible: tuple[float, float] | None = Field(None, description=(
+        "Range the self-check requires of the reference's measurement on any machine (a sanity check of the script)."))
+
+
+class LabPeer(Strict):
+    """Another figure of the same run shown beside the learner's (a built-in measured as a peer)."""
+
+    key: str
+    name: str
+
+
+class LabPredict(Strict):
+    id: str = Field("lab-predict", description="Question id the prediction is recorded under (unique in the unit).")
+    prompt: str = Field(description="What to predict, Markdown; the answer is a number in the figure's unit.")
+    factor: float = Field(2.0, gt=1, description="Correct when measured/factor <= prediction <= measured*factor.")
+
+
+class LabBound(Strict):
+    """The roofline-style bound the measurement is compared with: a formula of named figures.
+
+    A name resolves to (1) a figure the lab script returned in this run, else (2) the learner's measured
+    machine profile (`mentor doctor --measure`: cpu_copy_gbs_1core, cpu_triad_gbs_1core, cpu_triad_gbs_all,
+    cpu_fp32_gflops_1thread, cpu_fp32_gflops_all, ...), else (3) the class figure named in `fallback`
+    (hardware.yaml `CLASS.FIGURE`; a range gives its upper end, a ceiling) or a hardware.yaml figure whose
+    `measured` key is that name. Which one was used is shown."""
+
+    name: str = Field(description="What the bound is, e.g. 'one-core copy bandwidth'.")
+    formula: str = Field(description="Arithmetic of names and numbers: + - * / ** ( ) min() max(), e.g. 'min(cpu_fp32_gflops_1thread, cpu_triad_gbs_1core * intensity)'.")
+    fallback: dict[str, str] = Field(default_factory=dict, description="Name -> 'CLASS.FIGURE' of hardware.yaml when the profile lacks it.")
+
+    @field_validator("formula")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        from mentor.labs.formula import names
+
+        names(v)  # raises ValueError with what is not allowed
+        return v
+
+
+class LabPlot(Strict):
+    """A sweep (several measured points): the script returns `series: {name: {x: [...], y: [...]}}`."""
+
+    title: str = ""
+    x_label: str
+    y_label: str
+    log_x: bool = False
+    log_y: bool = False
+
+
+class LabExplain(ExplainQuestion):
+    kind: Literal["explain"] = "explain"
+
+
+class Lab(Strict):
+    """Predict, measure, explain: a measurement of the learner's own code, run in the sandbox."""
+
+    title: str
+    text: str = Field(description="What is measured and why, the formula for the bound (Markdown, $math$, {hw:...}).")
+    script: str = Field("lab.py", description="In the unit folder: lab_* functions taking ctx, returning a dict of figures.")
+    uses: list[str] = Field(min_length=1, description="The learner's functions the lab runs: refused until they are written.")
+    figure: LabFigure
+    peers: list[LabPeer] = Field(default_factory=list)
+    predict: LabPredict
+    bound: LabBound | None = None
+    plot: LabPlot | None = None
+    explain: LabExplain
+    required: bool = Field(False, description="The prediction and the explanation are required for proficiency (like `questions`).")
+    time_limit_s: float = Field(60.0, gt=0, description="Wall-clock limit of the measurement in the sandbox.")
+    memory_mb: int | None = Field(None, ge=64, description="Address-space limit (default: the gate's).")
+    threads: int | None = Field(None, ge=1, le=64, description="Threads (default: the gate's).")
+
+    @property
+    def question_ids(self) -> list[str]:
+        return [self.predict.id, self.explain.id]
+
+
 class Unit(Strict):
     id: str
     title: str
@@ -189,11 +271,12 @@ class Unit(Strict):
     questions: list[Question] = Field(min_length=3)
     hardware: Hardware
     further_reading: list[Reading] = Field(default_factory=list)
+    lab: Lab | None = Field(None, description="Predict, measure, explain (`mentor lab`); written last in unit.yaml.")
     folder: Path = Field(Path("."), exclude=True, description="Set by the loader.")
 
     @model_validator(mode="after")
     def _unique_question_ids(self) -> "Unit":
-        ids = [q.id for q in self.all_questions()]
+        ids = [q.id for q in self.all_questions()] + (self.lab.question_ids if self.lab else [])
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"question ids must be unique in a unit; repeated: {', '.join(dupes)}")
@@ -206,7 +289,13 @@ class Unit(Strict):
         for q in self.all_questions():
             if q.id == qid:
                 return q
+        if self.lab and qid == self.lab.explain.id:
+            return self.lab.explain  # a lab's explain question is asked and reviewed like the others
         raise KeyError(qid)
+
+    @property
+    def lab_path(self) -> Path | None:
+        return self.folder / self.lab.script if self.lab else None
 
     @property
     def starter_path(self) -> Path:
@@ -304,11 +393,18 @@ def _parse_yaml(path: Path) -> tuple[str, Any]:
         raise MentorError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}", "fix the YAML syntax at that line") from None
 
 
+def _is_tag(loc: tuple[Any, ...], i: int) -> bool:
+    """Whether loc[i] is the question-kind tag pydantic adds after a list index or `question` (not a field
+    that happens to share the name, such as `lab.predict` or `lab.explain`)."""
+    return (isinstance(loc[i], str) and loc[i] in AUTO_GRADED + ("explain",)
+            and i > 0 and (isinstance(loc[i - 1], int) or loc[i - 1] == "question"))
+
+
 def _validation_error(path: Path, text: str, err: ValidationError) -> MentorError:
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
-        field = ".".join(str(p) for p in loc if not (isinstance(p, str) and p in AUTO_GRADED + ("explain",))) or "(top level)"
+        field = ".".join(str(p) for i, p in enumerate(loc) if not _is_tag(loc, i)) or "(top level)"
         line = _yaml_line(text, loc)
         lines.append(f"{path}:{line or '?'}: field '{field}': {e['msg']}")
     return MentorError("\n".join(lines), "see the documented fields in mentor/curriculum.py (or `mentor dev schema`)")
@@ -382,7 +478,7 @@ def _check_unit_files(unit: Unit, phase: Phase, path: Path) -> None:
     problems = []
     if unit.phase != phase.id:
         problems.append(f"field 'phase' is {unit.phase} but course.yaml lists it in phase {phase.id}")
-    for f in (unit.starter_path, unit.tests_path):
+    for f in (unit.starter_path, unit.tests_path) + ((unit.lab_path,) if unit.lab_path else ()):
         if not f.is_file():
             problems.append(f"missing file {f.name} in {unit.folder}")
     if problems:

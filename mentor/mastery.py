@@ -36,7 +36,9 @@ class UnitState:
 
 
 def required_questions(unit: Any) -> list[str]:
-    return [q.id for q in unit.questions]
+    """The unit's questions; with a lab marked `required`, its prediction and explanation too."""
+    lab = getattr(unit, "lab", None)
+    return [q.id for q in unit.questions] + (lab.question_ids if lab is not None and lab.required else [])
 
 
 def _day(iso: str) -> date:

@@ -38,6 +38,7 @@ class Chart:
     y_label: str = ""
     log_y: bool = False
     hlines: list[tuple[str, float]] = field(default_factory=list)
+    log_x: bool = False  # sweeps such as N = 1 ... 4096
 
 
 def _finite(values: Sequence[float], log: bool) -> list[float]:
@@ -45,12 +46,14 @@ def _finite(values: Sequence[float], log: bool) -> list[float]:
 
 
 def _bounds(chart: Chart) -> tuple[float, float, float, float]:
-    xs = [x for s in chart.series for x in _finite(s.xs, False)]
+    xs = [x for s in chart.series for x in _finite(s.xs, chart.log_x)]
     ys = [y for s in chart.series for y in _finite(s.ys, chart.log_y)]
     ys += [v for _, v in chart.hlines if math.isfinite(v) and (v > 0 or not chart.log_y)]
     if not xs or not ys:
         raise ValueError("nothing to plot: every series is empty or non-finite")
     x0, x1 = min(xs), max(xs)
+    if chart.log_x:
+        x0, x1 = math.log10(x0), math.log10(x1)
     y0, y1 = min(ys), max(ys)
     if chart.log_y:
         y0, y1 = math.log10(y0), math.log10(y1)
@@ -85,7 +88,8 @@ def terminal_chart(chart: Chart, width: int = 60, height: int = 14) -> str:
 
     def to_dot(x: float, y: float) -> tuple[int, int]:
         yy = math.log10(y) if chart.log_y else y
-        c = round((x - x0) / (x1 - x0) * (cols - 1))
+        xx = math.log10(x) if chart.log_x else x
+        c = round((xx - x0) / (x1 - x0) * (cols - 1))
         r = rows - 1 - round((yy - y0) / (y1 - y0) * (rows - 1))
         return c, r
 
@@ -95,12 +99,12 @@ def terminal_chart(chart: Chart, width: int = 60, height: int = 14) -> str:
 
     for label_k, (_, v) in enumerate(chart.hlines):
         if math.isfinite(v) and (v > 0 or not chart.log_y):
-            _, r = to_dot(x0, v)
+            _, r = to_dot(10 ** x0 if chart.log_x else x0, v)
             for c in range(0, cols, 2):
                 put(c, r, -2 - label_k)
     for k, s in enumerate(chart.series):
         pts = [(x, y) for x, y in zip(s.xs, s.ys)
-               if math.isfinite(x) and math.isfinite(y) and (y > 0 or not chart.log_y)]
+               if math.isfinite(x) and math.isfinite(y) and (y > 0 or not chart.log_y) and (x > 0 or not chart.log_x)]
         prev = None
         for x, y in pts:
             c, r = to_dot(x, y)
@@ -130,10 +134,10 @@ def terminal_chart(chart: Chart, width: int = 60, height: int = 14) -> str:
                        for j in range(width))
         lines.append(f"{tick:>{lab_w}} ┤{body}")
     lines.append(" " * lab_w + " └" + "─" * width)
-    left, right = _fmt(x0), _fmt(x1)
+    left, right = (_fmt(10 ** x0), _fmt(10 ** x1)) if chart.log_x else (_fmt(x0), _fmt(x1))
     lines.append(" " * (lab_w + 2) + left + " " * max(1, width - len(left) - len(right)) + right)
     if chart.x_label:
-        lines.append(" " * (lab_w + 2) + chart.x_label)
+        lines.append(" " * (lab_w + 2) + chart.x_label + (" (log scale)" if chart.log_x else ""))
     legend = ([f"{_MARKS[k % len(_MARKS)]} {s.name}" for k, s in enumerate(chart.series)]
               if len(chart.series) > 1 else [])
     legend += [f"┄ {name} = {_fmt(v)}" for name, v in chart.hlines]
@@ -149,7 +153,8 @@ def write_svg(chart: Chart, path: str | Path, width: int = 720, height: int = 42
     pw, ph = width - ml - mr, height - mt - mb
 
     def X(x: float) -> float:
-        return ml + (x - x0) / (x1 - x0) * pw
+        xx = math.log10(x) if chart.log_x else x
+        return ml + (xx - x0) / (x1 - x0) * pw
 
     def Y(y: float) -> float:
         yy = math.log10(y) if chart.log_y else y
@@ -168,9 +173,11 @@ def write_svg(chart: Chart, path: str | Path, width: int = 720, height: int = 42
         out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{yp:.1f}" y2="{yp:.1f}" stroke="#ddd"/>')
         out.append(f'<text x="{ml - 6}" y="{yp + 4:.1f}" text-anchor="end">{esc(_fmt(v))}</text>')
         xv = x0 + (x1 - x0) * i / 4
+        xv = 10 ** xv if chart.log_x else xv
         xp = ml + pw * i / 4
         out.append(f'<text x="{xp:.1f}" y="{mt + ph + 18}" text-anchor="middle">{esc(_fmt(xv))}</text>')
-    out.append(f'<text x="{ml + pw / 2}" y="{height - 18}" text-anchor="middle">{esc(chart.x_label)}</text>')
+    out.append(f'<text x="{ml + pw / 2}" y="{height - 18}" text-anchor="middle">{esc(chart.x_label)}'
+               f'{" (log)" if chart.log_x else ""}</text>')
     out.append(f'<text x="16" y="{mt + ph / 2}" text-anchor="middle" '
                f'transform="rotate(-90 16 {mt + ph / 2})">{esc(chart.y_label)}'
                f'{" (log)" if chart.log_y else ""}</text>')
@@ -183,7 +190,8 @@ def write_svg(chart: Chart, path: str | Path, width: int = 720, height: int = 42
     for k, s in enumerate(chart.series):
         colour = _COLOURS[k % len(_COLOURS)]
         pts = " ".join(f"{X(x):.1f},{Y(y):.1f}" for x, y in zip(s.xs, s.ys)
-                       if math.isfinite(x) and math.isfinite(y) and (y > 0 or not chart.log_y))
+                       if math.isfinite(x) and math.isfinite(y) and (y > 0 or not chart.log_y)
+                       and (x > 0 or not chart.log_x))
         if pts:
             out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{pts}"/>')
         out.append(f'<text x="{ml + 10}" y="{mt + 16 + 16 * k}" fill="{colour}">{esc(s.name)}</text>')

@@ -1,4 +1,5 @@
-"""The curriculum self-check: for each unit, the reference passes, the starter fails, every mutant fails.
+"""The curriculum self-check: for each unit, the reference passes, the starter fails, every mutant fails;
+a unit's lab measures something finite and plausible on the reference and refuses the starter.
 
 The reference stands in for a learner's package: reference_impl/*.py is copied to myllm/ with its
 `reference_impl` imports renamed, so the very same gate that checks learners checks the answer key.
@@ -11,6 +12,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mentor.curriculum import Course, Unit
 from mentor.errors import MentorError
@@ -18,6 +20,9 @@ from mentor.mutants import mutant_module, mutant_source, reference_source
 from mentor.gate.result import CheckResult
 from mentor.gate.runner import run_gate, spec_for
 from mentor.paths import reference_root
+
+if TYPE_CHECKING:
+    from mentor.labs.measure import Measurement
 
 
 @dataclass
@@ -51,6 +56,49 @@ def _run_variant(unit: Unit, course: Course, variant: tuple[str, str] | None, se
             module, source = variant
             (ws / "myllm" / f"{module}.py").write_text(source, encoding="utf-8")
         return run_gate(ws, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+
+
+def _run_lab(unit: Unit, course: Course, starter: bool, seed: int) -> "Measurement":
+    """The unit's lab on the reference package, or with the unit's module replaced by its starter."""
+    from mentor.labs.measure import measure
+
+    with tempfile.TemporaryDirectory(prefix="mentor-selfcheck-lab-") as tmp:
+        ws = reference_package(Path(tmp))
+        if starter:
+            (ws / "myllm" / f"{unit.exercise.module}.py").write_text(unit.starter_path.read_text(encoding="utf-8"), encoding="utf-8")
+        return measure(ws, unit, course, seed=seed)
+
+
+def lab_report(unit: Unit, ref: "Measurement", start: "Measurement", rep: UnitReport) -> None:
+    """A lab is proved like hidden tests: on the reference it measures a finite, plausible figure (and its bound
+    resolves without a machine profile); with the starter it fails as not implemented, naming the function."""
+    from mentor.labs.compare import bound
+    from mentor.labs.measure import unwritten
+
+    lab = unit.lab
+    assert lab is not None
+    fig = lab.figure
+    v = ref.value(fig.key)
+    if not ref.ok or v is None:
+        rep.problems.append(f"lab on the reference: {ref.result.verdict or ref.result.status}: {ref.problem()}")
+    else:
+        rep.lines.append(f"lab reference: {fig.key} = {v:.4g} {fig.unit} in {ref.result.duration_s:.2f}s")
+        if fig.plausible and not fig.plausible[0] <= v <= fig.plausible[1]:
+            rep.problems.append(f"lab on the reference: {fig.key} = {v:g} {fig.unit} is outside the plausible range {list(fig.plausible)}")
+        for p in lab.peers:
+            if ref.value(p.key) is None:
+                rep.problems.append(f"lab on the reference: peer figure '{p.key}' is missing or not finite")
+        b, why = bound(lab, ref.figures, None)
+        if lab.bound is not None and b is None:
+            rep.problems.append(f"lab bound does not resolve without a machine profile: {why}")
+    rep.lines.append(f"lab starter: {start.result.status} ({start.result.verdict}) — {start.problem()[:120]}")
+    if start.ok or start.result.verdict != "not_implemented":
+        rep.problems.append(f"lab with the starter should fail as not implemented, got {start.result.status}/{start.result.verdict}: {start.problem()}")
+    with tempfile.TemporaryDirectory(prefix="mentor-selfcheck-lab-") as tmp:
+        (Path(tmp) / "myllm").mkdir()
+        (Path(tmp) / "myllm" / f"{unit.exercise.module}.py").write_text(unit.starter_path.read_text(encoding="utf-8"), encoding="utf-8")
+        if unwritten(Path(tmp), unit.exercise.module, lab.uses) != lab.uses:
+            rep.problems.append(f"lab.uses {lab.uses}: not every name is a stub in the starter, so `mentor lab` cannot refuse it")
 
 
 def _predict_problems(unit: Unit) -> list[str]:
@@ -94,7 +142,9 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
             rep.problems.append(f"mutant {m.name}: {e.message}")
     mutants_run = usable
     with ThreadPoolExecutor(max_workers=workers or max(1, min(4, os.cpu_count() or 1))) as pool:
+        labs = [pool.submit(_run_lab, unit, course, starter, seed) for starter in (False, True)] if unit.lab else []
         results = list(pool.map(lambda src: _run_variant(unit, course, src, seed), sources))
+        lab_runs = [f.result() for f in labs]
     r, s, mrs = results[0], results[1], results[2:]
     rep.lines.append(f"reference: {r.status} ({r.message}) in {r.duration_s:.2f}s")
     rep.lines.extend(f"  note {t.name}: {t.message}" for t in r.tests if t.status == "pass" and t.message)
@@ -112,6 +162,8 @@ def check_unit(unit: Unit, course: Course, seed: int = 1234, workers: int | None
         rep.lines.append(f"mutant {m.stem}: {mr.status} — {why[:140]}")
         if mr.status == "pass":
             rep.problems.append(f"mutant {m.name} passes the hidden tests")
+    if lab_runs:
+        lab_report(unit, lab_runs[0], lab_runs[1], rep)
     rep.problems.extend(_predict_problems(unit))
     return rep
 

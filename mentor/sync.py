@@ -2,7 +2,7 @@
 
 The course runs Phases 1-4 on a GPU workstation and Phase 5 on a CPU-only laptop; the learner's code
 travels by their own git, their progress by this file. An export is every progress row (attempts,
-answers, hints, sessions with their transcripts, review cards, unit progress, machine profiles,
+answers, hints, sessions with their transcripts, review cards, unit progress, machine profiles, lab runs,
 architecture reviews) as
 JSON. An import merges it into this workspace in one transaction and never deletes or rewrites a
 local row: rows are matched by what they are (a natural key: when, which unit and question, which
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 FORMAT, VERSION = "mentor-progress", 1
 TABLES = ("session", "message", "attempt", "answer", "hint_use", "review_card", "unit_progress", "machine_profile",
-          "interview", "interview_answer")
+          "lab_run", "interview", "interview_answer")
 # What a row is, independent of its local id (rows with the same key are the same event).
 KEYS: dict[str, tuple[str, ...]] = {
     "session": ("started_at", "mentor_hash", "unit_id", "minutes_planned"),
@@ -37,6 +37,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "answer": ("unit_id", "question_id", "created_at", "answer", "verdict", "grader"),
     "hint_use": ("unit_id", "level", "created_at"),
     "machine_profile": ("machine_key", "measured_at"),
+    "lab_run": ("unit_id", "created_at", "machine_key", "seed"),
     "interview": ("review", "started_at", "machine_host"),
     "interview_answer": ("review", "interview_started_at", "question_id", "created_at"),
 }
@@ -128,7 +129,8 @@ def _merge(con: sqlite3.Connection, tables: dict[str, list[dict[str, Any]]]) -> 
     local_sessions = {r["id"]: _key("session", r, {}) for r in _rows(con, "session")}
     theirs_sessions = {r["id"]: _key("session", r, {}) for r in tables.get("session", [])}
     session_id_of = {k: i for i, k in local_sessions.items()}  # natural key -> local id
-    for table in ("session", "attempt", "answer", "hint_use", "message", "machine_profile", "interview", "interview_answer"):
+    for table in ("session", "attempt", "answer", "hint_use", "message", "machine_profile", "lab_run", "interview",
+                  "interview_answer"):
         cols = [c for c in _columns(con, table) if c != "id"]
         seen = {_key(table, r, local_sessions) for r in _rows(con, table)}
         added = already = 0

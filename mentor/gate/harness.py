@@ -6,6 +6,9 @@ nonce is read from CONFIG and the fd closed before any learner code is imported,
 cannot forge a result by printing, and exiting early leaves no "done" message (the runner names
 that). stdin is /dev/null; stdout/stderr belong to the learner and are captured by the runner.
 
+The file run is a unit's hidden tests (functions `test_*`) or its lab script (`prefix` lab_: each
+function returns a dict of measured figures, sent with its result as `figures`).
+
 Events, in order: `imported`, `plan` (every test name), then per test `start` and `test` (its
 result), finally `done`; or a `fatal`. A watchdog thread sends one `stack` (the innermost frame of
 the learner's package on the main thread, and the running test) at the config's `sample_at`
@@ -275,7 +278,8 @@ def main() -> None:
         return
     chan.send({"event": "imported", "seconds": _monotonic() - t0})
 
-    tests = [(n, f) for n, f in vars(tests_mod).items() if n.startswith("test_") and callable(f)]
+    prefix = cfg.get("prefix") or "test_"  # a lab script's functions are lab_*
+    tests = [(n, f) for n, f in vars(tests_mod).items() if n.startswith(prefix) and callable(f)]
     chan.send({"event": "plan", "tests": [n for n, _ in tests]})
     for name, fn in tests:
         state["test"] = name
@@ -288,6 +292,8 @@ def main() -> None:
             res["status"] = "pass"
             if isinstance(note, str) and note:
                 res["message"] = note[:1000]  # a passing test may return a note (e.g. a timing), shown as is
+            elif isinstance(note, dict):
+                res["figures"] = note  # a lab's measured figures (JSON-serialisable values)
         except testkit.CheckFailure as e:
             res.update(status="fail", message=e.message, details={} if getattr(fn, "__check_hidden__", False) else e.details)
             if e.help:

@@ -8,7 +8,7 @@ CheckResult:
   output (the learner's captured stdout/stderr, possibly truncated), output_truncated, code_hash.
 TestResult:
   name, status (pass | fail | error | not_implemented | timeout | not_run), message, help, details
-  (expected/actual, errors and tolerances unless the test hides them), seconds. `timeout` is the
+  (expected/actual, errors and tolerances unless the test hides them), seconds, figures (a lab's measurements). `timeout` is the
   check that was running when the time limit was reached (`error` when the process died otherwise);
   `not_run` are the checks after it, which never ran.
 """
@@ -30,11 +30,13 @@ class TestResult:
     help: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)  # a lab function's measured figures
 
     @classmethod
     def from_msg(cls, m: dict[str, Any]) -> "TestResult":
         return cls(name=m["name"], status=m.get("status", "error"), message=m.get("message", ""), help=m.get("help"),
-                   details=m.get("details") or {}, seconds=float(m.get("seconds", 0.0)))
+                   details=m.get("details") or {}, seconds=float(m.get("seconds", 0.0)),
+                   figures=m.get("figures") if isinstance(m.get("figures"), dict) else {})
 
 
 @dataclass

@@ -47,6 +47,7 @@ class GateSpec:
     threads: int = 1
     output_kb: int = 256
     missing_needs: list[str] = field(default_factory=list)  # messages of the packages the check needs but lacks
+    prefix: str = "test_"  # the functions run: test_* of hidden tests, lab_* of a lab script
 
 
 def spec_for(unit: Any, numpy_only: bool) -> GateSpec:
@@ -54,6 +55,18 @@ def spec_for(unit: Any, numpy_only: bool) -> GateSpec:
                     banned={b.api: b.reason for b in unit.exercise.banned}, numpy_only=numpy_only,
                     time_limit_s=unit.gate.time_limit_s, memory_mb=unit.gate.memory_mb,
                     threads=unit.gate.threads, output_kb=unit.gate.output_kb, missing_needs=unit.gate.missing_needs())
+
+
+def lab_spec_for(unit: Any, numpy_only: bool) -> GateSpec:
+    """The same sandbox for a unit's lab script: its lab_* functions measure the learner's code."""
+    lab = unit.lab
+    spec = spec_for(unit, numpy_only)
+    spec.tests_path = unit.lab_path
+    spec.prefix = "lab_"
+    spec.time_limit_s = lab.time_limit_s
+    spec.memory_mb = lab.memory_mb or spec.memory_mb
+    spec.threads = lab.threads or spec.threads
+    return spec
 
 
 def code_hash(workspace: Path) -> str:
@@ -178,7 +191,7 @@ def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str, sample_at: f
         "nonce": nonce, "package_root": str(package_root()), "reference_root": str(reference_root()),
         "workspace": str(workspace.resolve()), "module": spec.module, "tests_path": str(spec.tests_path),
         "seed": seed, "threads": spec.threads, "banned_callables": callables, "blocked_modules": blocked,
-        "numpy_only": spec.numpy_only, "sample_at": sample_at,
+        "numpy_only": spec.numpy_only, "sample_at": sample_at, "prefix": spec.prefix,
     }).encode()
 
 
@@ -224,6 +237,8 @@ def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
     res.output = out.buf.decode("utf-8", "replace")
     res.output_truncated = out.total > len(out.buf)
     _interpret(res, spec, results.messages, proc.returncode, timed_out, flooded.is_set())
+    if res.verdict == "harness" and not res.tests and spec.prefix != "test_":
+        res.message = f"{spec.tests_path.name} defines no {spec.prefix}* functions"
 
 
 def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc: int, timed_out: bool, flooded: bool) -> None:

@@ -9,6 +9,7 @@ HELP = """\
 /hint     the next hint of the unit's ladder
 /show     the current step again (/show all: the whole lesson; /show --html: a web page with typeset math)
 /status   where you are in the course
+/lab      the unit's lab: predict a figure of your code, measure it, explain the gap (/lab 12 GB/s)
 /verify   run the Python code of the mentor's last reply in the sandbox and show what it prints
 /next     go to the next step (once the current step's question is answered)
 /reveal   stuck on a step's question after two honest tries: show the answer and its explanation
@@ -169,9 +170,15 @@ def _dispute(e: Any, arg: str) -> None:
     e.dispute()
 
 
+def _lab(e: Any, arg: str) -> None:
+    from mentor.labs.session import lab_command
+
+    lab_command(e, arg)
+
+
 def _help(e: Any, arg: str) -> None:
     e.emit("info", HELP)
 
 
 COMMANDS = {"check": _check, "hint": _hint, "show": _show, "status": _status, "verify": _verify, "next": _next,
-            "skip": _skip, "reveal": _reveal, "dispute": _dispute, "quit": _quit, "exit": _quit, "help": _help}
+            "skip": _skip, "reveal": _reveal, "dispute": _dispute, "lab": _lab, "quit": _quit, "exit": _quit, "help": _help}

@@ -130,9 +130,34 @@ ALTER TABLE attempt ADD COLUMN machine_host TEXT;
 ALTER TABLE attempt ADD COLUMN machine_cpu TEXT;
 ALTER TABLE attempt ADD COLUMN machine_gpu TEXT
 """),
+    # `mentor lab`: each lab run, its measurement, the learner's prediction and the bound it was compared with.
+    ("0007_labs", """
+CREATE TABLE lab_run (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    unit_id TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    session_id INTEGER,
+    code_hash TEXT NOT NULL DEFAULT '',
+    seed INTEGER NOT NULL,
+    machine_key TEXT NOT NULL,
+    hostname TEXT NOT NULL,
+    figure_key TEXT NOT NULL,
+    unit_label TEXT NOT NULL DEFAULT '',
+    predicted REAL,
+    measured REAL,
+    factor REAL NOT NULL,
+    within INTEGER,
+    bound REAL,
+    bound_source TEXT,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL DEFAULT '',
+    figures_json TEXT NOT NULL DEFAULT '{}',
+    svg_path TEXT
+);
+CREATE INDEX ix_lab_run_unit ON lab_run (unit_id, created_at)
     # `mentor interview`: one row per review taken, one per question answered in it. Rows carry
     # natural keys (review + started_at + host) so `mentor sync` merges them without id remapping.
-    ("0007_interview", """
+    ("0008_interview", """
 CREATE TABLE interview (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     review TEXT NOT NULL,

@@ -128,6 +128,30 @@ class MachineProfile(SQLModel, table=True):
     results_json: str = "{}"
 
 
+class LabRun(SQLModel, table=True):
+    """One `mentor lab` run: what was measured on which machine, the prediction and the bound (figures_json)."""
+
+    __tablename__ = "lab_run"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    unit_id: str
+    created_at: str
+    session_id: Optional[int] = None
+    code_hash: str = ""
+    seed: int
+    machine_key: str
+    hostname: str
+    figure_key: str
+    unit_label: str = ""  # the figure's unit, e.g. GB/s
+    predicted: Optional[float] = None
+    measured: Optional[float] = None
+    factor: float
+    within: Optional[int] = None  # 1: the prediction was within the factor of the measurement
+    bound: Optional[float] = None
+    bound_source: Optional[str] = None  # run | profile | class
+    status: str  # measured | failed
+    message: str = ""
+    figures_json: str = "{}"
+    svg_path: Optional[str] = None
 class Interview(SQLModel, table=True):
     """One architecture review taken (`mentor interview`): passed when every question's criteria were met."""
 
