@@ -155,6 +155,7 @@ CREATE TABLE lab_run (
     svg_path TEXT
 );
 CREATE INDEX ix_lab_run_unit ON lab_run (unit_id, created_at)
+"""),
     # `mentor interview`: one row per review taken, one per question answered in it. Rows carry
     # natural keys (review + started_at + host) so `mentor sync` merges them without id remapping.
     ("0008_interview", """

@@ -152,6 +152,8 @@ class LabRun(SQLModel, table=True):
     message: str = ""
     figures_json: str = "{}"
     svg_path: Optional[str] = None
+
+
 class Interview(SQLModel, table=True):
     """One architecture review taken (`mentor interview`): passed when every question's criteria were met."""
 
