@@ -40,7 +40,10 @@ def sync_stubs(ws: Any, course: Any, states: dict[str, Any]) -> list[str]:
     return added
 
 
-def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_id: int | None = None) -> CheckOutcome:
+def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_id: int | None = None,
+              only: list[str] | None = None, save_inputs: bool = False) -> CheckOutcome:
+    """`only`: the checks -k selected (a partial run: recorded with status "partial" when they pass, never a
+    pass of the unit); `save_inputs`: failing checks bring back their arguments (TestResult.payload)."""
     from mentor.errors import MentorError
     from mentor.gate.runner import run_gate, spec_for
     from mentor.progress import record_attempt, refresh
@@ -53,7 +56,9 @@ def run_check(ws: Any, course: Any, unit: Any, seed: int | None = None, session_
     except MentorError:
         added = []  # a syntax error in the learner's module: the gate names it with file:line
     try:
-        result = run_gate(ws.root, spec_for(unit, course.phase_of(unit.id).numpy_only), seed=seed)
+        spec = spec_for(unit, course.phase_of(unit.id).numpy_only)
+        spec.only, spec.save_inputs = only, save_inputs
+        result = run_gate(ws.root, spec, seed=seed)
     except KeyboardInterrupt as e:  # the runner killed the sandbox on its way out; nothing half-done is stored
         raise CheckCancelled() from e
     record_attempt(engine, result, session_id=session_id)  # stored before anything else can fail

@@ -12,6 +12,8 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
+from mentor.check_view import check_list, first_failure_panel
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
@@ -26,7 +28,7 @@ VERDICT_TITLES = {
     "missing_dependency": "Package not installed",
     "harness": "Hidden tests broken (a mentor bug)",
 }
-STATUS_STYLE = {"pass": "bold green", "fail": "bold red", "error": "bold red", "timeout": "bold yellow",
+STATUS_STYLE = {"pass": "bold green", "partial": "bold yellow", "fail": "bold red", "error": "bold red", "timeout": "bold yellow",
                 "not_implemented": "yellow"}
 
 
@@ -55,20 +57,20 @@ def render_check(outcome: Any, unit: Any, as_json: bool = False) -> None:
     if r.verdict and r.verdict != "not_implemented" and (not first or r.verdict != "memory" and first.status != "timeout"):
         console.print(Panel(Text(r.message), title=VERDICT_TITLES.get(r.verdict, r.verdict), border_style="red"))
     if first is not None:
-        _render_first_failure(first)
-        rest = [t for t in r.tests if t.status not in ("pass", "not_run") and t is not first]
+        console.print(first_failure_panel(first))
         todo = _not_implemented(r.tests)
         if r.verdict == "not_implemented" and todo:
             console.print(Text("not implemented yet: ", style="bold") + Text(", ".join(f"{f}()" for f in todo)))
             console.print(Text(f"start with {todo[0]}(): `mentor show {unit.id}` has the lesson and the signatures", style="dim"))
-        elif rest:
-            console.print(Text(f"also not passing ({len(rest)}): ", style="bold") +
-                          Text(", ".join(f"{t.name} ({t.status.replace('_', ' ')})" for t in rest)))
     if r.tests:
+        console.print(check_list(r))
         console.print(Text(r.count_text()))
+    if r.partial:
+        console.print(Text(r.message if r.status == "partial" else
+                           "a partial run (-k): it never counts as a pass of the unit", style="yellow"))
     for t in r.tests:
         if t.status == "pass" and t.message:
-            console.print(Text(f"note ({t.name}): {t.message}", style="dim"))
+            console.print(Text(f"note ({t.label}): {t.message}", style="dim"))
     if r.output.strip():
         tail = r.output.strip().splitlines()[-15:]
         console.print(Panel(Text("\n".join(tail)), title="your code printed" + (" (truncated)" if r.output_truncated else ""),
@@ -85,17 +87,6 @@ def _not_implemented(tests: list[Any]) -> list[str]:
         if t.status == "not_implemented" and f and f not in names:
             names.append(f)
     return names
-
-
-def _render_first_failure(t: Any) -> None:
-    body = Text(t.message or t.status)
-    d = t.details or {}
-    for key in ("expected", "actual"):
-        if key in d:
-            body += Text(f"\n{key:>8}: {d[key]}", style="dim")
-    if t.help:
-        body += Text("\n\nhelp: ", style="bold cyan") + Text(t.help)
-    console.print(Panel(body, title=f"first failure: {t.name}", border_style="yellow" if t.status == "not_implemented" else "red"))
 
 
 def _render_state(outcome: Any, r: Any, unit: Any) -> None:

@@ -29,16 +29,22 @@ def dev_check(
     console.print(f"[green]✓[/green] curriculum valid: {len(c.units)} written units of {len(c.order)}")
     if validate_only:
         return
+    from mentor.progress_ui import UnitBar
+
     bad = 0
-    for uid in units or list(c.units):
-        rep = check_unit(c.unit(uid), c)
-        mark = "[red]✗[/red] " if not rep.ok else "[yellow]-[/yellow] " if rep.skipped else "[green]✓[/green] "
-        console.print(mark + escape(uid) + (" (skipped)" if rep.ok and rep.skipped else ""))
-        for line in rep.lines:
-            console.print(Text(f"    {line}", style="dim"))  # "mentor[triton]" is not markup
-        for p in rep.problems:
-            console.print(Text(f"    ! {p}", style="red"))
-        bad += not rep.ok
+    todo = units or list(c.units)
+    with UnitBar(len(todo)) as bar:  # a progress bar on stderr, on a terminal only
+        for uid in todo:
+            bar.start(uid)
+            rep = check_unit(c.unit(uid), c)
+            mark = "[red]✗[/red] " if not rep.ok else "[yellow]-[/yellow] " if rep.skipped else "[green]✓[/green] "
+            console.print(mark + escape(uid) + (" (skipped)" if rep.ok and rep.skipped else ""))
+            for line in rep.lines:
+                console.print(Text(f"    {line}", style="dim"))  # "mentor[triton]" is not markup
+            for p in rep.problems:
+                console.print(Text(f"    ! {p}", style="red"))
+            bad += not rep.ok
+            bar.advance()
     raise typer.Exit(1 if bad else 0)
 
 

@@ -16,8 +16,11 @@ def register(app: typer.Typer) -> None:
         --measure measures its memory bandwidth and FLOP/s (the figures lessons compare against)."""
         from mentor.doctor import diagnose, measure_machine, render_doctor
 
-        measured = measure_machine(quick) if measure else None
-        report = diagnose()
+        from mentor.progress_ui import spinner
+
+        with spinner("measuring this machine" if measure else "checking this machine", enabled=not json_out):
+            measured = measure_machine(quick) if measure else None
+            report = diagnose()
         if measured is not None:  # the stored row adds when it was measured
             report["profile"] = {**measured, **(report["profile"] or {})}
         if json_out:

@@ -195,6 +195,23 @@ def _setup_torch(threads: int) -> None:
     torch.use_deterministic_algorithms(False)
 
 
+def _attach_call(res: dict[str, Any], ctx: Any, hidden: bool, save: bool, testkit: Any) -> None:
+    """The failing check's last recorded call of learner code: its summary, and with --save-inputs its arguments."""
+    if hidden:
+        res["call"] = {"recordable": False, "why": "this check's inputs are hidden data"}
+        return
+    if not ctx.calls:
+        res["call"] = {"recordable": False, "why": "inputs not recordable for this check"}
+        return
+    try:
+        call = ctx.calls[-1]
+        res["call"] = {"recordable": True, **call.summary()}
+        if save:
+            res["payload"] = testkit.call_payload(call)
+    except Exception as e:  # noqa: BLE001 - an odd argument must not cost the check its verdict
+        res["call"] = {"recordable": False, "why": f"inputs could not be recorded: {e!r}"[:300]}
+
+
 def main() -> None:
     cfg_fd, res_fd = int(sys.argv[1]), int(sys.argv[2])
     with os.fdopen(cfg_fd, "rb") as f:
@@ -280,12 +297,18 @@ def main() -> None:
 
     prefix = cfg.get("prefix") or "test_"  # a lab script's functions are lab_*
     tests = [(n, f) for n, f in vars(tests_mod).items() if n.startswith(prefix) and callable(f)]
-    chan.send({"event": "plan", "tests": [n for n, _ in tests]})
+    descriptions = {n: testkit.describe(f) for n, f in tests}
+    chan.send({"event": "plan", "tests": [n for n, _ in tests], "descriptions": descriptions})
+    only = cfg.get("only")
     for name, fn in tests:
+        if only is not None and name not in only:
+            continue  # deselected (-k): the runner lists it as not run
         state["test"] = name
         chan.send({"event": "start", "name": name})
-        ctx = testkit.Context(cfg["seed"], name, modules, importer)
-        res: dict[str, Any] = {"event": "test", "name": name, "help": getattr(fn, "__check_help__", None)}
+        hidden = bool(getattr(fn, "__check_hidden__", False))
+        ctx = testkit.Context(cfg["seed"], name, modules, importer, hidden=hidden)
+        res: dict[str, Any] = {"event": "test", "name": name, "help": getattr(fn, "__check_help__", None),
+                               "description": descriptions[name]}
         t0 = _monotonic()
         try:
             note = fn(ctx)
@@ -295,12 +318,14 @@ def main() -> None:
             elif isinstance(note, dict):
                 res["figures"] = note  # a lab's measured figures (JSON-serialisable values)
         except testkit.CheckFailure as e:
-            res.update(status="fail", message=e.message, details={} if getattr(fn, "__check_hidden__", False) else e.details)
+            res.update(status="fail", message=e.message, details={} if hidden else e.details)
             if e.help:
                 res["help"] = e.help
         except BaseException as e:  # noqa: BLE001
             res.update(_classify(e, learner_dir))
         res["seconds"] = round(_monotonic() - t0, 4)
+        if res["status"] in ("fail", "error"):
+            _attach_call(res, ctx, hidden, bool(cfg.get("save_inputs")), testkit)
         verdict = guard_verdict()
         if verdict:
             res.update(status="error", **verdict)

@@ -48,6 +48,8 @@ class GateSpec:
     output_kb: int = 256
     missing_needs: list[str] = field(default_factory=list)  # messages of the packages the check needs but lacks
     prefix: str = "test_"  # the functions run: test_* of hidden tests, lab_* of a lab script
+    only: list[str] | None = None  # -k: run only these checks (test names); the others are listed as not run
+    save_inputs: bool = False  # --save-inputs: failing checks send the arguments of their last learner call
 
 
 def spec_for(unit: Any, numpy_only: bool) -> GateSpec:
@@ -191,7 +193,8 @@ def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str, sample_at: f
         "nonce": nonce, "package_root": str(package_root()), "reference_root": str(reference_root()),
         "workspace": str(workspace.resolve()), "module": spec.module, "tests_path": str(spec.tests_path),
         "seed": seed, "threads": spec.threads, "banned_callables": callables, "blocked_modules": blocked,
-        "numpy_only": spec.numpy_only, "sample_at": sample_at, "prefix": spec.prefix,
+        "numpy_only": spec.numpy_only, "sample_at": sample_at, "prefix": spec.prefix, "only": spec.only,
+        "save_inputs": spec.save_inputs,
     }).encode()
 
 
@@ -273,9 +276,38 @@ def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc:
         res.verdict = "exit"
         res.message = f"the process exited (code {rc}) before the checks finished{during}: learner code called os._exit() or similar"
     else:
+        _selection(res, spec, msgs)
         _summarise(res)
+        _describe(res, msgs)
         return
-    _unfinished(res, msgs, running)
+    _unfinished(res, msgs, running, spec.only)
+    _selection(res, spec, msgs)
+    _describe(res, msgs)
+
+
+def _plan(msgs: list[dict[str, Any]]) -> dict[str, Any]:
+    return next((m for m in msgs if m.get("event") == "plan"), {})
+
+
+def _selection(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]]) -> None:
+    """-k: list the checks it did not select as not run, so the result says the run was partial."""
+    if spec.only is None:
+        return
+    res.selected = list(spec.only)
+    finished = {t.name for t in res.tests}
+    for name in _plan(msgs).get("tests") or []:
+        if name not in finished and name not in spec.only:
+            res.tests.append(TestResult(name, "not_run", "not run: not selected (-k)", details={"deselected": True}))
+
+
+def _describe(res: CheckResult, msgs: list[dict[str, Any]]) -> None:
+    """Every check gets its one-line description and the hidden tests' order."""
+    plan = _plan(msgs)
+    desc = plan.get("descriptions") or {}
+    order = {n: i for i, n in enumerate(plan.get("tests") or [])}
+    for t in res.tests:
+        t.description = t.description or str(desc.get(t.name) or "")
+    res.tests.sort(key=lambda t: order.get(t.name, len(order)))
 
 
 def _running_test(res: CheckResult, msgs: list[dict[str, Any]]) -> str | None:
@@ -299,12 +331,12 @@ def _where_it_ran(msgs: list[dict[str, Any]], running: str | None, module: str) 
     return f"{during} was still running"
 
 
-def _unfinished(res: CheckResult, msgs: list[dict[str, Any]], running: str | None) -> None:
+def _unfinished(res: CheckResult, msgs: list[dict[str, Any]], running: str | None, only: list[str] | None = None) -> None:
     """Add the check that was cut off and the checks that never ran, so the count shows them."""
-    plan = next((m.get("tests") or [] for m in msgs if m.get("event") == "plan"), [])
+    plan = _plan(msgs).get("tests") or []
     finished = {t.name for t in res.tests}
     for name in plan:
-        if name in finished:
+        if name in finished or (only is not None and name not in only):
             continue
         if name == running:
             res.tests.append(TestResult(name, "timeout" if res.verdict == "timeout" else "error", res.message))
@@ -313,9 +345,14 @@ def _unfinished(res: CheckResult, msgs: list[dict[str, Any]], running: str | Non
 
 
 def _summarise(res: CheckResult) -> None:
-    bad = [t for t in res.tests if t.status != "pass"]
+    bad = [t for t in res.tests if t.status != "pass" and not t.details.get("deselected")]
     if not res.tests:
         res.status, res.verdict, res.message = "error", "harness", "the hidden tests define no test_* functions"
+    elif not bad and res.partial:
+        ran = len(res.tests) - sum(1 for t in res.tests if t.details.get("deselected"))
+        res.status = "partial"
+        res.message = (f"the {ran} selected check(s) passed; {len(res.tests) - ran} not run (-k): "
+                       "a partial run never counts as a pass of the unit")
     elif not bad:
         res.status, res.message = "pass", f"all {len(res.tests)} checks passed"
     else:
@@ -325,4 +362,5 @@ def _summarise(res: CheckResult) -> None:
         mem = next((t for t in bad if "memory limit" in t.message), None)
         if mem:
             res.verdict = "memory"
-        res.message = f"{len(bad)} of {len(res.tests)} checks did not pass"
+        ran = len(res.tests) - sum(1 for t in res.tests if t.details.get("deselected"))
+        res.message = f"{len(bad)} of {ran} checks did not pass" + (" (a partial run: -k)" if res.partial else "")

@@ -13,6 +13,7 @@ BAD_WARNINGS = ("overflow", "divide by zero", "invalid value")
 def _call(ctx, name, *args, label, **kwargs):
     """Call the learner's `name` on copies of args; fail on an overflow / log(0) / nan warning."""
     fn = ctx.symbol(name)
+    ctx.record_call(name, *args, inputs=label, **kwargs)
     args = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
         warnings.simplefilter("always")
@@ -79,6 +80,7 @@ def _large(rng, shape):
 
 @check(help="mse is the mean of (y_pred - y)^2 over every element: one number, not one per row.")
 def test_mse(ctx):
+    """mse returns one number, the mean squared error, for vectors and matrices"""
     for label, shape in [("a (13,) vector", (13,)), ("a (6, 4) matrix", (6, 4))]:
         y_pred, y = ctx.rng.normal(size=shape), ctx.rng.normal(size=shape)
         expected = ref.mse(y_pred, y)
@@ -88,6 +90,7 @@ def test_mse(ctx):
 
 @check(help="Differentiate mean((y_pred - y)^2) by hand: the square brings down a 2, the mean divides by the element count.")
 def test_mse_grad(ctx):
+    """mse_grad matches the slope of mse (central differences) and the exact gradient"""
     label = "a (5, 3) matrix"
     y_pred, y = ctx.rng.normal(size=(5, 3)), ctx.rng.normal(size=(5, 3))
     expected = ref.mse_grad(y_pred, y)
@@ -103,6 +106,7 @@ def test_mse_grad(ctx):
 
 @check(help="bce_with_logits is the mean over all elements of -[y log s(z) + (1-y) log(1-s(z))], s = sigmoid. Labels may be soft (between 0 and 1).")
 def test_bce_with_logits(ctx):
+    """bce_with_logits on moderate logits with 0/1 and soft labels"""
     cases = [
         ("moderate logits, 0/1 labels, shape (17,)", ctx.rng.normal(0, 3, size=17), ctx.rng.integers(0, 2, size=17).astype(float)),
         ("moderate logits, soft labels in [0, 1], shape (4, 3)", ctx.rng.normal(0, 3, size=(4, 3)), ctx.rng.uniform(0, 1, size=(4, 3))),
@@ -117,6 +121,7 @@ def test_bce_with_logits(ctx):
 @check(help="At |z| ~ 1e4, sigmoid(z) rounds to exactly 0 or 1, so log(sigmoid) and log(1 - sigmoid) break, and clipping "
             "the probability caps the loss. Rewrite the loss in terms of z itself: log(1 + e^z) can be split so that no exponent is positive for any z (an exp() in a discarded np.where branch still runs).")
 def test_bce_with_logits_large(ctx):
+    """bce_with_logits stays finite and exact for logits with |z| ~ 1e4"""
     z = _large(ctx.rng, 12)
     cases = [
         ("|z| ~ 1e4, labels agreeing with the sign (loss ~ 0)", z, (z > 0).astype(float)),
@@ -131,6 +136,7 @@ def test_bce_with_logits_large(ctx):
 
 @check(help="The derivative of the per-element loss is sigmoid(z) - y; the mean divides every entry by the number of elements.")
 def test_bce_with_logits_grad(ctx):
+    """bce_with_logits_grad matches central differences, for matrices and |z| ~ 1e4 too"""
     label = "moderate logits, shape (9,)"
     z, y = ctx.rng.normal(0, 2, size=9), ctx.rng.integers(0, 2, size=9).astype(float)
     expected = ref.bce_with_logits_grad(z, y)
@@ -152,6 +158,7 @@ def test_bce_with_logits_grad(ctx):
 
 @check(help="softmax normalises along one axis: exp, then divide by the sum along that axis (keep the summed axis with keepdims=True so it broadcasts back).")
 def test_softmax(ctx):
+    """softmax over the last axis of vectors and matrices"""
     for label, z in [("a (4, 7) matrix", ctx.rng.normal(0, 2, size=(4, 7))),
                      ("a square (5, 5) matrix", ctx.rng.normal(0, 2, size=(5, 5))),
                      ("a 1-D vector", ctx.rng.normal(0, 2, size=6))]:
@@ -162,6 +169,7 @@ def test_softmax(ctx):
 
 @check(help="Use the `axis` argument everywhere: in the max you subtract and in the sum you divide by, both with keepdims=True.")
 def test_softmax_axis(ctx):
+    """softmax along any axis, negative axes included"""
     z3 = ctx.rng.normal(0, 2, size=(3, 4, 5))
     sq = ctx.rng.normal(0, 2, size=(5, 5))
     for label, z, axis in [("a (3, 4, 5) array", z3, 0), ("a (3, 4, 5) array", z3, 1), ("a (3, 4, 5) array", z3, -1),
@@ -174,6 +182,7 @@ def test_softmax_axis(ctx):
 @check(help="exp(1e4) overflows. Softmax does not change if you subtract the same number from every entry along the axis: "
             "subtract each slice's own maximum (not one maximum for the whole array).")
 def test_softmax_large(ctx):
+    """softmax with entries of |z| ~ 1e4 and rows at very different offsets"""
     z = _large(ctx.rng, (4, 6))
     rows = ctx.rng.normal(0, 3, size=(3, 5)) + np.array([[1e4], [0.0], [-1e4]])  # rows at wildly different offsets
     for label, zz in [("entries with |z| ~ 1e4", z), ("rows offset by +1e4, 0 and -1e4", rows)]:
@@ -185,6 +194,7 @@ def test_softmax_large(ctx):
 @check(help="log_softmax = (z - max) - log(sum(exp(z - max))) along the axis. Taking log(softmax(z)) gives log(0) = -inf "
             "when an entry trails the max by more than ~745.")
 def test_log_softmax(ctx):
+    """log_softmax along any axis, finite even with a huge spread"""
     z3 = ctx.rng.normal(0, 2, size=(3, 4, 5))
     spread = np.stack([np.array([0.0, 1e4, 5.0, -1e4]), ctx.rng.normal(0, 2, size=4)])
     cases = [("a (3, 4, 5) array", z3, -1), ("a (3, 4, 5) array", z3, 1), ("a (3, 4, 5) array", z3, 0),
@@ -206,6 +216,7 @@ def _ce_case(rng, N, C, scale):
 @check(help="cross_entropy picks ONE log-probability per row, the target's: row n, column targets[n]. "
             "logp[:, targets] is an (N, N) table, not that. Then average over the N rows and flip the sign.")
 def test_cross_entropy(ctx):
+    """cross_entropy picks each row's target log-probability and averages"""
     for label, (logits, t) in [("N=9 rows, C=5 classes", _ce_case(ctx.rng, 9, 5, 2.0)),
                                ("N=4 rows, C=11 classes", _ce_case(ctx.rng, 4, 11, 2.0)),
                                ("a batch of one row", _ce_case(ctx.rng, 1, 6, 2.0))]:
@@ -216,6 +227,7 @@ def test_cross_entropy(ctx):
 
 @check(help="With logits ~ 1e4, -log(softmax) is -log(0) = inf for a wrong confident guess. Go through a stable log_softmax.")
 def test_cross_entropy_large(ctx):
+    """cross_entropy stays finite for logits with |z| ~ 1e4"""
     logits, t = _large(ctx.rng, (7, 4)), ctx.rng.integers(0, 4, size=7)
     label = "logits with |z| ~ 1e4"
     expected = ref.cross_entropy(logits, t)
@@ -225,6 +237,7 @@ def test_cross_entropy_large(ctx):
 
 @check(help="d/dlogits of the mean cross-entropy is (softmax(logits) - onehot(targets)) / N: the 1 is subtracted only at each row's target, and N is the number of rows.")
 def test_cross_entropy_grad(ctx):
+    """cross_entropy_grad matches central differences and the exact gradient"""
     label = "N=6 rows, C=4 classes"
     logits, t = _ce_case(ctx.rng, 6, 4, 1.5)
     expected = ref.cross_entropy_grad(logits, t)
@@ -243,6 +256,7 @@ def test_cross_entropy_grad(ctx):
 
 @check(help="Never modify the caller's arrays: `z -= z.max(...)` or `p[rows, t] -= 1` on an input changes the logits the rest of the network still needs.")
 def test_inputs_unchanged(ctx):
+    """no loss or gradient modifies the caller's arrays"""
     y_pred, y = ctx.rng.normal(size=(4, 3)), ctx.rng.normal(size=(4, 3))
     z, yb = ctx.rng.normal(0, 3, size=8), ctx.rng.integers(0, 2, size=8).astype(float)
     logits, t = _ce_case(ctx.rng, 5, 4, 2.0)
@@ -251,6 +265,7 @@ def test_inputs_unchanged(ctx):
              ("log_softmax", (logits,), {}), ("cross_entropy", (logits, t), {}), ("cross_entropy_grad", (logits, t), {})]
     for name, args, kwargs in calls:
         before = [a.copy() for a in args]
+        ctx.record_call(name, *before, inputs="random arrays, checked for in-place changes", **kwargs)
         ctx.symbol(name)(*args, **kwargs)
         for a, b in zip(args, before):
             assert_close(a, b, what=f"an input array after calling {name}(...)", atol=0, rtol=0,

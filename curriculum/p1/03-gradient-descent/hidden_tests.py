@@ -24,6 +24,7 @@ def _cubic_grad(x):
 
 
 def _numgrad(ctx, f, x, label, **kwargs):
+    ctx.record_call("numerical_gradient", f, x, inputs=label, **kwargs)
     out = ctx.symbol("numerical_gradient")(f, x.copy(), **kwargs)
     if out is None:
         raise CheckFailure(f"numerical_gradient returned None on {label}; did you forget a `return`?")
@@ -34,6 +35,7 @@ def _numgrad(ctx, f, x, label, **kwargs):
 @check(help="Central differences: (f(x + eps e_i) - f(x - eps e_i)) / (2 eps) for each entry i. A one-sided difference "
             "(f(x + eps) - f(x)) / eps has an error proportional to eps, a million times larger than the central one's eps^2.")
 def test_numerical_gradient_vector(ctx):
+    """numerical_gradient of a vector function matches the exact derivative"""
     x = ctx.rng.uniform(-2, 2, size=7)
     label = "f(x) = sum(x^3) + sum(sin 2x) + (sum x)^2 / 2 at a (7,) vector"
     expected = ref.numerical_gradient(_cubic, x.copy())
@@ -45,6 +47,7 @@ def test_numerical_gradient_vector(ctx):
 @check(help="x can have any shape. Perturb ONE entry at a time with a multi-index (np.ndindex(x.shape)) or through a flat "
             "view; x[i] with a single integer on a matrix is a whole row.")
 def test_numerical_gradient_any_shape(ctx):
+    """numerical_gradient works for x of any shape (matrices, 3-D, one element)"""
     A = ctx.rng.normal(size=(5, 3))
     W = ctx.rng.normal(size=(3, 4))
     f2 = lambda w: float(np.sum(np.tanh(A @ w)))  # noqa: E731
@@ -61,6 +64,7 @@ def test_numerical_gradient_any_shape(ctx):
 
 @check(help="Use the eps you are given, both in the perturbation and in the denominator 2 * eps.")
 def test_numerical_gradient_eps(ctx):
+    """numerical_gradient uses the eps it is given"""
     x = ctx.rng.uniform(-1, 1, size=(2, 3))
     f = lambda v: float(np.sum(np.exp(v)))  # noqa: E731  (central error ~ eps^2 e^x / 6)
     for eps in (1e-2, 1e-4):
@@ -73,8 +77,10 @@ def test_numerical_gradient_eps(ctx):
 @check(help="After numerical_gradient returns, the caller's x must be exactly what it was. `y = x` does not copy; and "
             "x[i] += eps ... x[i] -= 2*eps ... x[i] += eps can land one rounding step away: save the old value and put it back.")
 def test_numerical_gradient_leaves_x_unchanged(ctx):
+    """numerical_gradient leaves the caller's x unchanged, bit for bit"""
     for label, x in [("a (20,) vector", ctx.rng.normal(size=20)), ("a (4, 5) matrix", ctx.rng.uniform(-3, 3, size=(4, 5)))]:
         before = x.copy()
+        ctx.record_call("numerical_gradient", _cubic, before, inputs=label)
         ctx.symbol("numerical_gradient")(_cubic, x)
         if not np.array_equal(x, before):
             diff = np.argwhere(x != before)
@@ -104,6 +110,7 @@ def _separable(rng, N, D, scale):
 def _train(ctx, X, y, label, **kwargs):
     with warnings.catch_warnings(record=True) as caught, np.errstate(over="warn", divide="warn", invalid="warn", under="ignore"):
         warnings.simplefilter("always")
+        ctx.record_call("train_logistic_regression", X, y, inputs=label, **kwargs)
         out = ctx.symbol("train_logistic_regression")(X.copy(), y.copy(), **kwargs)
     bad = [w for w in caught if any(b in str(w.message) for b in BAD_WARNINGS)]
     if bad:
@@ -135,6 +142,7 @@ def _train(ctx, X, y, label, **kwargs):
 
 @check(help="Start from w = 0 and b = 0 and record the loss BEFORE each update: with zero logits every probability is 1/2, so losses[0] = ln 2.")
 def test_logistic_first_loss(ctx):
+    """training starts at w = 0, b = 0 (first loss ln 2) and the first step lowers the loss"""
     X, y = _blobs(ctx.rng, 30, 3)
     label = "30 examples, 3 features, lr=0.3, steps=5"
     w, b, losses = _train(ctx, X, y, label, lr=0.3, steps=5)
@@ -146,6 +154,7 @@ def test_logistic_first_loss(ctx):
 @check(help="Each step: logits z = X w + b, gradients dL/dw = X^T (sigmoid(z) - y) / N and dL/db = mean(sigmoid(z) - y), "
             "both from the same (w, b), then w -= lr dL/dw and b -= lr dL/db.")
 def test_logistic_matches_reference(ctx):
+    """losses, final w and final b match plain full-batch gradient descent"""
     for label, (X, y), lr, steps in [("40 examples, 3 features, lr=0.5, steps=60", _blobs(ctx.rng, 40, 3), 0.5, 60),
                                      ("25 examples, 5 features, lr=0.05, steps=30", _blobs(ctx.rng, 25, 5), 0.05, 30)]:
         w_ref, b_ref, l_ref = ref.train_logistic_regression(X, y, lr=lr, steps=steps)
@@ -157,6 +166,7 @@ def test_logistic_matches_reference(ctx):
 
 @check(help="The signature is train_logistic_regression(X, y, lr=0.1, steps=1000); labels may arrive as integers 0/1.")
 def test_logistic_defaults_and_int_labels(ctx):
+    """the defaults lr=0.1, steps=1000 and integer 0/1 labels"""
     X, y = _blobs(ctx.rng, 50, 2, noise=0.5)
     y_int = y.astype(np.int64)
     label = "50 examples, 2 features, integer labels, default lr and steps"
@@ -169,6 +179,7 @@ def test_logistic_defaults_and_int_labels(ctx):
 
 @check(help="On separable data with large features the logits reach |z| ~ 1e4 within a few steps: the loss must stay finite and warning-free.")
 def test_logistic_large_logits(ctx):
+    """training stays finite and warning-free when the logits reach |z| ~ 1e4"""
     X, y = _separable(ctx.rng, 30, 3, scale=100.0)
     label = "separable data with features ~ 100, lr=1.0, steps=15"
     w_ref, b_ref, l_ref = ref.train_logistic_regression(X, y, lr=1.0, steps=15)
@@ -179,8 +190,10 @@ def test_logistic_large_logits(ctx):
 
 @check(help="Training must not modify the caller's X or y (no in-place edits of the inputs).")
 def test_logistic_inputs_unchanged(ctx):
+    """training leaves the caller's X and y unchanged"""
     X, y = _blobs(ctx.rng, 20, 3)
     Xb, yb = X.copy(), y.copy()
+    ctx.record_call("train_logistic_regression", Xb, yb, inputs="20 examples, 3 features, lr=0.2, steps=3", lr=0.2, steps=3)
     ctx.symbol("train_logistic_regression")(X, y, lr=0.2, steps=3)
     assert_close(X, Xb, what="X after training", atol=0, rtol=0, inputs="an array the caller still needs")
     assert_close(y, yb, what="y after training", atol=0, rtol=0, inputs="an array the caller still needs")

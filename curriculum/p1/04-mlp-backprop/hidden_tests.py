@@ -38,7 +38,8 @@ def _check_param_dict(out, sizes, what):
         assert_shape(out[f"b{i}"], (sizes[i],), what=f"{what}['b{i}'] for sizes {sizes}")
 
 
-def _forward(ctx, params, X):
+def _forward(ctx, params, X, label=None):
+    ctx.record_call("mlp_forward", params, X, inputs=label)
     res = ctx.symbol("mlp_forward")(_copy(params), X.copy())
     if not (isinstance(res, tuple) and len(res) == 2):
         raise CheckFailure(f"mlp_forward returned {type(res).__name__}; it must return a pair (logits, cache)")
@@ -61,9 +62,12 @@ def _check_logits(out, expected, label):
 
 @check(help="For sizes [D, H, C] return {W1: (D, H), b1: (H,), W2: (H, C), b2: (C,)}; biases start at zero.")
 def test_init_shapes_and_zero_biases(ctx):
+    """init_mlp returns W_i (fan_in, fan_out) and zero biases for any depth"""
     fn = ctx.symbol("init_mlp")
     for sizes in ([5, 7, 3], [4, 16, 8, 6, 2], [3, 1]):
-        params = fn(list(sizes), int(ctx.rng.integers(1000)))
+        seed = int(ctx.rng.integers(1000))
+        ctx.record_call("init_mlp", list(sizes), seed, inputs=f"sizes {sizes}")
+        params = fn(list(sizes), seed)
         _check_param_dict(params, sizes, f"init_mlp({sizes}, seed)")
         for i in range(1, len(sizes)):
             b = np.asarray(params[f"b{i}"])
@@ -74,6 +78,7 @@ def test_init_shapes_and_zero_biases(ctx):
 
 @check(help="He-normal: std sqrt(2 / fan_in), where fan_in = sizes[i-1] is the number of INPUTS of layer i (W_i's first dimension).")
 def test_init_he_std(ctx):
+    """init_mlp draws He-normal weights: std sqrt(2 / fan_in), zero mean"""
     sizes = [400, 100, 1600]  # fan_in != fan_out, so fan_in, fan_out and (fan_in + fan_out) all differ
     params = ctx.symbol("init_mlp")(list(sizes), int(ctx.rng.integers(10_000)))
     _check_param_dict(params, sizes, f"init_mlp({sizes}, seed)")
@@ -99,6 +104,7 @@ def test_init_he_std(ctx):
 
 @check(help="Make a private generator from the seed inside init_mlp: rng = np.random.default_rng(seed).")
 def test_init_seeded(ctx):
+    """init_mlp is reproducible from its seed and ignores the global random state"""
     fn = ctx.symbol("init_mlp")
     sizes = [6, 9, 4]
     s1, s2 = (int(s) for s in ctx.rng.choice(10_000, size=2, replace=False))
@@ -120,32 +126,36 @@ def test_init_seeded(ctx):
 
 @check(help="Each layer is h @ W + b; ReLU between layers, none after the last.")
 def test_forward_one_hidden_layer(ctx):
+    """mlp_forward with one hidden layer: logits with no ReLU after the last layer"""
     sizes = [5, 8, 3]
     params = _params(ctx.rng, sizes)
     X = ctx.rng.normal(size=(7, 5))
     expected, _ = ref.mlp_forward(params, X)
-    out, _ = _forward(ctx, params, X)
+    out, _ = _forward(ctx, params, X, "one hidden layer, sizes [5, 8, 3], N = 7")
     assert_shape(out, (7, 3), what=f"logits for X (7, 5) and sizes {sizes}")
     _check_logits(out, expected, "one hidden layer, sizes [5, 8, 3], N = 7")
 
 
 @check(help="Loop over all layers W1..WL in order (L = len(params) // 2): don't hard-code two layers.")
 def test_forward_three_hidden_layers(ctx):
+    """mlp_forward with three hidden layers"""
     sizes = [6, 10, 8, 12, 4]
     params = _params(ctx.rng, sizes)
     X = ctx.rng.normal(size=(9, 6)) * 3.0
     expected, _ = ref.mlp_forward(params, X)
-    out, _ = _forward(ctx, params, X)
+    out, _ = _forward(ctx, params, X, "three hidden layers, sizes [6, 10, 8, 12, 4], N = 9")
     assert_shape(out, (9, 4), what=f"logits for X (9, 6) and sizes {sizes}")
     _check_logits(out, expected, "three hidden layers, sizes [6, 10, 8, 12, 4], N = 9")
 
 
 @check(help="Write the ReLU out of place (np.maximum(z, 0)); `z[z < 0] = 0` or `h += b` can edit arrays the caller owns.")
 def test_forward_leaves_inputs_unchanged(ctx):
+    """mlp_forward leaves the caller's params and X unchanged"""
     sizes = [4, 6, 6, 3]
     params = _params(ctx.rng, sizes)
     X = ctx.rng.normal(size=(5, 4))
     p_in, X_in = _copy(params), X.copy()
+    ctx.record_call("mlp_forward", params, X, inputs="sizes [4, 6, 6, 3], N = 5, checked for in-place changes")
     ctx.symbol("mlp_forward")(p_in, X_in)
     assert_close(X_in, X, what="X after mlp_forward(params, X)", atol=0, rtol=0, inputs="an input the caller still needs")
     for k in params:
@@ -156,9 +166,10 @@ def test_forward_leaves_inputs_unchanged(ctx):
 # --------------------------------------------------------------------------- backward
 
 
-def _backward(ctx, params, X, dlogits):
-    _, cache = _forward(ctx, params, X)
+def _backward(ctx, params, X, dlogits, label=None):
+    _, cache = _forward(ctx, params, X, label)
     p_in, d_in = _copy(params), dlogits.copy()
+    ctx.record_call("mlp_backward", params, cache, dlogits, inputs=label)
     grads = ctx.symbol("mlp_backward")(p_in, cache, d_in)
     sizes = [params["W1"].shape[0]] + [params[f"b{i}"].shape[0] for i in range(1, len(params) // 2 + 1)]
     _check_param_dict(grads, sizes, "mlp_backward(params, cache, dlogits)")
@@ -192,25 +203,27 @@ def _diagnose(grads, expected, label, N):
 
 @check(help="Go backwards: dW = h_in^T dz, db = dz summed over the batch, dh_in = dz W^T, then multiply by relu'(z) of the layer below.")
 def test_backward_one_hidden_layer(ctx):
+    """mlp_backward with one hidden layer: every gradient, last layer first"""
     sizes = [5, 8, 3]
     params = _params(ctx.rng, sizes)
     X = ctx.rng.normal(size=(7, 5))
     dlogits = ctx.rng.normal(size=(7, 3)) / 7
     _, cache = ref.mlp_forward(params, X)
     expected = ref.mlp_backward(params, cache, dlogits)
-    grads = _backward(ctx, params, X, dlogits)
+    grads = _backward(ctx, params, X, dlogits, "one hidden layer, sizes [5, 8, 3], N = 7")
     _diagnose(grads, expected, "one hidden layer, sizes [5, 8, 3], N = 7", 7)
 
 
 @check(help="Loop i = L, L-1, ..., 1; after each layer but the first, carry dh = dz @ W_i.T and gate it by relu'(z_{i-1}) (its pre-activation, cached in forward).")
 def test_backward_three_hidden_layers(ctx):
+    """mlp_backward with three hidden layers"""
     sizes = [6, 10, 8, 12, 4]
     params = _params(ctx.rng, sizes)
     X = ctx.rng.normal(size=(9, 6))
     dlogits = ctx.rng.normal(size=(9, 4)) / 9
     _, cache = ref.mlp_forward(params, X)
     expected = ref.mlp_backward(params, cache, dlogits)
-    grads = _backward(ctx, params, X, dlogits)
+    grads = _backward(ctx, params, X, dlogits, "three hidden layers, sizes [6, 10, 8, 12, 4], N = 9")
     _diagnose(grads, expected, "three hidden layers, sizes [6, 10, 8, 12, 4], N = 9", 9)
 
 
@@ -233,19 +246,21 @@ def _numerical_grads(params, X, G, eps=1e-6):
 
 @check(help="A gradient check: nudge one parameter by +-eps, (f(p+eps) - f(p-eps)) / 2eps must match your gradient for every entry.")
 def test_backward_matches_numerical_gradient(ctx):
+    """mlp_backward agrees with central differences, batch of one included"""
     for sizes, N in (([3, 5, 2], 4), ([4, 6, 5, 3], 1)):
         params = _params(ctx.rng, sizes)
         X = ctx.rng.normal(size=(N, sizes[0]))
         G = ctx.rng.normal(size=(N, sizes[-1]))
         num = _numerical_grads(_copy(params), X, G)
-        grads = _backward(ctx, params, X, G)
         label = f"sizes {sizes}, batch N = {N}, loss = sum(logits * G) so dlogits = G"
+        grads = _backward(ctx, params, X, G, label)
         for k in _keys(len(sizes) - 1):
             assert_close(grads[k], num[k], what=f"grads['{k}'] vs central differences", inputs=label, atol=1e-6, rtol=1e-5)
 
 
 @check(help="relu'(z) is 0 at exactly z == 0 (the convention of the neuron unit and of PyTorch): mask with z > 0, not z >= 0.")
 def test_backward_relu_kink_at_zero(ctx):
+    """mlp_backward takes relu'(0) = 0 at pre-activations exactly 0"""
     sizes = [4, 6, 5, 3]
     params = _params(ctx.rng, sizes)
     params["b1"] = np.zeros(6)  # an all-zero input row then gives z1 == 0 exactly in that row
@@ -255,5 +270,5 @@ def test_backward_relu_kink_at_zero(ctx):
     dlogits = ctx.rng.normal(size=(6, 3)) / 6
     _, cache = ref.mlp_forward(params, X)
     expected = ref.mlp_backward(params, cache, dlogits)
-    grads = _backward(ctx, params, X, dlogits)
+    grads = _backward(ctx, params, X, dlogits, "inputs with all-zero rows and b1 = 0")
     _diagnose(grads, expected, "inputs with all-zero rows and b1 = 0, so some pre-activations are exactly 0", 6)

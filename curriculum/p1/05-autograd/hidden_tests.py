@@ -199,6 +199,7 @@ def _compare_graph(V, leaves, program, label):
 
 @check(help="Value(x) stores x in .data and starts with .grad = 0.0.")
 def test_leaf_value(ctx):
+    """Value(x) keeps x in .data and starts with .grad = 0"""
     V = _V(ctx)
     for x in [float(ctx.rng.normal()), float(ctx.rng.uniform(-1e3, 1e3)), 0.0, int(ctx.rng.integers(-5, 6))]:
         v = V(x)
@@ -274,6 +275,7 @@ def _run_cases(ctx, cases, inputs_text):
 @check(help="Each op needs its local derivative: d(x*w)/dx = w, d(x/w)/dw = -x/w^2, d(x^k)/dx = k x^(k-1), "
             "d tanh/dx = 1 - tanh(x)^2 (the output squared), d sigmoid/dx = s(1 - s), d log/dx = 1/x.")
 def test_each_op_forward_and_backward(ctx):
+    """every operation computes its value and its local derivative"""
     cases, (a, b, p) = _op_cases(ctx.rng)
     _run_cases(ctx, cases, f"x = {a:.6g}, w = {b:.6g} (x = {p:.6g} for log and ** 0.5)")
 
@@ -281,6 +283,7 @@ def test_each_op_forward_and_backward(ctx):
 @check(help="`2 - x` calls x.__rsub__(2): there `other` is the LEFT operand, so it must compute other - self. "
             "Likewise __rtruediv__ computes other / self.")
 def test_number_on_the_left(ctx):
+    """a plain number on the left of an operator (2 - x, 3 / x, ...) works"""
     a = float(ctx.rng.uniform(0.5, 3.0)) * (1 if ctx.rng.random() < 0.5 else -1)
     c = round(float(ctx.rng.uniform(1.5, 5.0)), 2)
     cases = [
@@ -299,6 +302,7 @@ def test_number_on_the_left(ctx):
             "backward must run exactly once: if the topological order lists a node twice (no 'visited' set), its "
             "contributions are added twice.")
 def test_node_reuse_accumulates(ctx):
+    """a node used twice receives the sum of both gradient contributions"""
     a = float(ctx.rng.uniform(0.5, 2.0)) * (1 if ctx.rng.random() < 0.5 else -1)
     b = float(ctx.rng.uniform(0.5, 2.0))
     cases = [
@@ -321,6 +325,7 @@ def _tt(t):
 @check(help="A node's grad is complete only after EVERY node that uses it has run its backward: "
             "run the backward closures in reverse topological order (a post-order DFS, reversed).")
 def test_shared_subexpression_order(ctx):
+    """backward() visits nodes in topological order, so shared subexpressions get complete grads"""
     V = _V(ctx)
     a = float(ctx.rng.uniform(0.3, 1.5))
     # b is used directly by the output AND through a long path: visiting b before the long path
@@ -339,6 +344,7 @@ def test_shared_subexpression_order(ctx):
             "branch that is used; the local derivative s(1 - s) reuses the output and needs no exp. math.exp raises "
             "OverflowError above ~709.")
 def test_sigmoid_large_inputs(ctx):
+    """sigmoid's forward and backward stay finite for huge inputs"""
     V = _V(ctx)
     xs = [-1000.0, 1000.0, -750.0, 800.0]
     xs += [float(s * m) for s, m in zip(ctx.rng.choice([-1, 1], size=4), ctx.rng.uniform(500, 1e4, size=4))]
@@ -371,6 +377,7 @@ def test_sigmoid_large_inputs(ctx):
 @check(help="backward() must work on graphs a few thousand nodes deep (this chain: 6000). Each node must come after "
             "all of its consumers and be visited once; the order must be built without recursion.")
 def test_deep_chain(ctx):
+    """backward() works on a chain thousands of nodes deep"""
     V = _V(ctx)
     n = 3000  # v = v * c_i + a_i, 3000 times: a graph 6000 nodes deep
     x0 = float(ctx.rng.normal())
@@ -408,6 +415,7 @@ def test_deep_chain(ctx):
 @check(help="Compare your grads with the reference's on random graphs; the message names the first node "
             "(walking back from the output) whose grad is wrong and the ops that use it.")
 def test_random_graphs(ctx):
+    """grads match the reference on random expression graphs"""
     V = _V(ctx)
     for g in range(6):
         leaves, program = _random_program(ctx.rng, n_leaves=int(ctx.rng.integers(2, 5)), n_ops=int(ctx.rng.integers(15, 40)))
@@ -416,6 +424,7 @@ def test_random_graphs(ctx):
 
 @check(help="Your backward must agree with your own forward: (f(x + h) - f(x - h)) / 2h should match x.grad.")
 def test_finite_differences(ctx):
+    """your backward agrees with finite differences of your own forward"""
     V = _V(ctx)
     for g in range(4):
         leaves, program = _random_program(ctx.rng, n_leaves=3, n_ops=20, unary=("neg", "exp", "log", "tanh", "sigmoid"))

@@ -49,12 +49,14 @@ def _explain_velocity(v, g, v_prev, momentum, lr):
 
 @check(help="From zero velocity the first step is plain SGD: v = g and p = p - lr * g (the PyTorch convention, no (1 - momentum) factor).")
 def test_sgd_first_step(ctx):
+    """sgd_momentum_step from zero velocity is a plain SGD step"""
     params, velocity = _dicts(ctx.rng, SHAPES)
     grads = {k: ctx.rng.normal(size=s) for k, s in SHAPES.items()}
     lr = float(ctx.rng.uniform(0.05, 0.5))
     exp_p, exp_v = _copy(params), _copy(velocity)
     ref.sgd_momentum_step(exp_p, _copy(grads), exp_v, lr, 0.9)
     p, v = _copy(params), _copy(velocity)
+    ctx.record_call("sgd_momentum_step", params, grads, velocity, lr, 0.9, inputs=f"zero velocity, lr={lr:.3g}, momentum=0.9")
     ctx.symbol("sgd_momentum_step")(p, _copy(grads), v, lr, 0.9)
     for k in SHAPES:
         if not np.allclose(v[k], exp_v[k], atol=1e-12, rtol=1e-9):
@@ -68,6 +70,7 @@ def test_sgd_first_step(ctx):
 
 @check(help="Keep the running velocity in velocity[k] between calls: v = momentum * v + g accumulates past gradients; then p = p - lr * v.")
 def test_sgd_trajectory(ctx):
+    """sgd_momentum_step over six steps keeps the running velocity (default momentum 0.9 too)"""
     fn = ctx.symbol("sgd_momentum_step")
     for momentum, lr, pass_momentum in ((0.9, 0.1, False), (0.5, float(ctx.rng.uniform(0.01, 0.3)), True), (0.0, 0.2, True)):
         params, velocity = _dicts(ctx.rng, SHAPES)
@@ -78,6 +81,8 @@ def test_sgd_trajectory(ctx):
             grads = {k: ctx.rng.normal(size=s) for k, s in SHAPES.items()}
             ref.sgd_momentum_step(exp_p, _copy(grads), exp_v, lr, momentum)
             g_in = _copy(grads)
+            ctx.record_call("sgd_momentum_step", _copy(p), grads, _copy(v), lr, *([momentum] if pass_momentum else []),
+                            inputs=f"{label}, step {step} (params and velocity as your code left them)")
             if pass_momentum:
                 fn(p, g_in, v, lr, momentum)
             else:
@@ -91,6 +96,7 @@ def test_sgd_trajectory(ctx):
 
 @check(help="Update the parameter arrays themselves (p -= ... or p[...] = ...): `params[k] = params[k] - lr * v` makes a NEW array and rebinds the dict entry, and the caller's model, which holds the old array, never sees the step. (The velocity entries may be updated in place or replaced.)")
 def test_sgd_updates_in_place(ctx):
+    """sgd_momentum_step updates the caller's parameter arrays in place"""
     params, velocity = _dicts(ctx.rng, SHAPES)
     grads = {k: ctx.rng.normal(size=s) for k, s in SHAPES.items()}
     exp_p, exp_v = _copy(params), _copy(velocity)
@@ -124,6 +130,8 @@ def _blobs(rng, n_per_class, C, D, spread=0.5):
 
 def _train(ctx, X, y, hidden, lr, epochs, batch_size, seed):
     X_in, y_in = X.copy(), y.copy()
+    ctx.record_call("train_classifier", X, y, list(hidden), lr, epochs, batch_size, seed,
+                    inputs=f"{len(y)} examples, {X.shape[1]} features, hidden {list(hidden)}")
     params = ctx.symbol("train_classifier")(X_in, y_in, list(hidden), lr, epochs, batch_size, seed)
     assert_close(X_in, X, what="X after train_classifier", atol=0, rtol=0, inputs="training data the caller still owns")
     assert_true(np.array_equal(y_in, y), "train_classifier modified y: shuffle an index array, not the data in place")
@@ -146,6 +154,7 @@ def _accuracy(params, X, y):
 
 @check(help="Layer sizes are [D, *hidden_sizes, C] with C = y.max() + 1; return the params dict from your init_mlp, trained.")
 def test_train_returns_params(ctx):
+    """train_classifier returns the trained params dict for the layer sizes [D, *hidden, C]"""
     X, y = _blobs(ctx.rng, 5, C=4, D=3)
     params = _train(ctx, X, y, [16, 8], 0.05, 2, 8, int(ctx.rng.integers(1000)))
     for k, v in params.items():
@@ -154,6 +163,7 @@ def test_train_returns_params(ctx):
 
 @check(help="Derive every random choice from `seed`: init_mlp(sizes, seed) and a generator such as np.random.default_rng(seed) for the shuffles, never the global np.random.")
 def test_train_deterministic(ctx):
+    """train_classifier is reproducible from its seed alone"""
     X, y = _blobs(ctx.rng, 10, C=3, D=2)
     seed = int(ctx.rng.integers(1000))
     a = _train(ctx, X, y, [8], 0.05, 3, 4, seed)
@@ -168,6 +178,7 @@ def test_train_deterministic(ctx):
 
 @check(help="Walk the shuffled indices in steps of batch_size up to N, keeping the last, smaller batch: X[idx[start:start + batch_size]].")
 def test_train_uses_last_partial_batch(ctx):
+    """train_classifier also trains on the last, smaller batch of each epoch"""
     X, y = _blobs(ctx.rng, 4, C=3, D=2)  # N = 12 < batch_size = 16: every step is a "partial" batch
     params = _train(ctx, X, y, [16], 0.1, 50, 16, int(ctx.rng.integers(1000)))
     loss = ref_losses.cross_entropy(ref_mlp.mlp_forward({k: np.asarray(v, dtype=np.float64) for k, v in params.items()}, X)[0], y)
@@ -190,6 +201,7 @@ def _spiral(rng, n_per_class, classes=3, turns=1.5, noise=0.2):
 
 @check(help="A linear model gets ~40% on the spiral. If you are stuck far below 90%: check that every epoch reshuffles and visits all batches, that you use cross_entropy_grad of the batch's logits, and that velocity persists across steps.")
 def test_train_spiral_accuracy(ctx):
+    """train_classifier reaches high accuracy on a three-class spiral"""
     X, y = _spiral(ctx.rng, 200)  # 600 training points
     X_test, y_test = _spiral(ctx.rng, 300)  # 900 held-out points from the same distribution
     params = _train(ctx, X, y, [64, 64], 0.05, 60, 32, int(ctx.rng.integers(1000)))

@@ -62,6 +62,7 @@ def _diagnose(out, q, k, v, mask):
 def _check_sdpa(ctx, q, k, v, mask, inputs, atol=1e-5, rtol=1e-5):
     expected = ref.scaled_dot_product_attention(q, k, v, mask)
     args = [t.clone() for t in (q, k, v)] + [None if mask is None else mask.clone()]
+    ctx.record_call("scaled_dot_product_attention", q, k, v, mask, inputs=inputs)
     out = ctx.symbol("scaled_dot_product_attention")(*args)
     what = "scaled_dot_product_attention(q, k, v, mask)"
     assert_shape(out, tuple(expected.shape), what=what + f" with q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)}")
@@ -78,10 +79,12 @@ def _check_sdpa(ctx, q, k, v, mask, inputs, atol=1e-5, rtol=1e-5):
 # --------------------------------------------------------------------------- softmax
 @check(help="softmax(x)[i] = exp(x[i]) / sum_j exp(x[j]) along `dim`; keep the shape with keepdim=True so the sum broadcasts back.")
 def test_softmax_small(ctx):
+    """softmax of a small float32 tensor: values, dtype, input untouched"""
     g = ctx.torch_generator()
     x = _randn(g, 6, 9, scale=2.0)
     expected = ref.softmax(x)
     before = x.clone()
+    ctx.record_call("softmax", before, inputs="a (6, 9) float32 tensor with |x| < 8")
     out = ctx.symbol("softmax")(x)
     assert_close(out, expected, what="softmax(x)", inputs="a (6, 9) float32 tensor with |x| < 8", atol=1e-6, rtol=1e-5,
                  check_dtype=True)
@@ -91,11 +94,13 @@ def test_softmax_small(ctx):
 
 @check(help="Reduce along `dim` (the argument), not always the last axis: x.amax(dim=dim, keepdim=True) and .sum(dim=dim, keepdim=True).")
 def test_softmax_dim(ctx):
+    """softmax along any dim, negative dims included"""
     g = ctx.torch_generator()
     x = _randn(g, 3, 4, 5)
     sm = ctx.symbol("softmax")
     for dim in (0, 1, -2, 2):
         expected = ref.softmax(x, dim=dim)
+        ctx.record_call("softmax", x, dim=dim, inputs=f"a (3, 4, 5) tensor, dim={dim}")
         out = sm(x.clone(), dim=dim)
         assert_close(out, expected, what=f"softmax(x, dim={dim})", inputs="a (3, 4, 5) tensor", atol=1e-6, rtol=1e-5)
         sums = out.sum(dim=dim)
@@ -105,15 +110,18 @@ def test_softmax_dim(ctx):
 
 @check(help="exp(1e4) is inf in float32 (it overflows above ~88.7). Subtract the max along dim first: the result is the same and every exponent is <= 0.")
 def test_softmax_large_magnitude(ctx):
+    """softmax stays exact for entries with |x| up to 1e4 (float64 and float32)"""
     g = ctx.torch_generator()
     sm = ctx.symbol("softmax")
     sign = torch.where(torch.rand(5, 8, generator=g) < 0.5, -1.0, 1.0)
     x64 = sign * (5e3 + 5e3 * torch.rand(5, 8, generator=g, dtype=torch.float64))  # |x| in [5e3, 1e4]
     x64[0] = 1e4  # a row of equal huge entries: exactly uniform
     x64[1, :4] = x64[1, 4:] = -1e4 + torch.arange(4, dtype=torch.float64)  # huge negatives, small gaps
+    ctx.record_call("softmax", x64, inputs="float64 entries with |x| up to 1e4")
     out64 = sm(x64.clone())
     assert_close(out64, ref.softmax(x64), what="softmax(x)", inputs="float64 entries with |x| up to 1e4", atol=1e-9, rtol=1e-9)
     x32 = x64.float()
+    ctx.record_call("softmax", x32, inputs="float32 entries with |x| up to 1e4")
     out32 = sm(x32.clone())
     # float32 entries near 1e4 are only known to ~1e-3, so a log-sum-exp formulation may differ by that much
     assert_close(out32, ref.softmax(x32), what="softmax(x)", inputs="float32 entries with |x| up to 1e4", atol=1e-6, rtol=2e-3)
@@ -122,6 +130,7 @@ def test_softmax_large_magnitude(ctx):
 # --------------------------------------------------------------------------- attention
 @check(help="scores = q @ k.transpose(-2, -1) / sqrt(d) is (..., Tq, Tk); softmax over the keys (last dim); then weights @ v.")
 def test_sdpa_square_no_mask(ctx):
+    """attention with Tq = Tk and no mask"""
     g = ctx.torch_generator()
     q, k, v = (_randn(g, 6, 8) for _ in range(3))
     out = _check_sdpa(ctx, q, k, v, None, "q, k, v of shape (6, 8), mask=None")
@@ -130,6 +139,7 @@ def test_sdpa_square_no_mask(ctx):
 
 @check(help="Nothing may assume Tq == Tk or dv == d, or exactly one batch dim: use q.shape[-1] for d and transpose(-2, -1), not .T.")
 def test_sdpa_non_square_batched(ctx):
+    """attention with Tq != Tk, dv != d and several batch dims"""
     g = ctx.torch_generator()
     q, k, v = _randn(g, 2, 3, 4, 8), _randn(g, 2, 3, 7, 8), _randn(g, 2, 3, 7, 5)
     _check_sdpa(ctx, q, k, v, None, "q (2, 3, 4, 8), k (2, 3, 7, 8), v (2, 3, 7, 5): Tq != Tk, dv != d, two batch dims")
@@ -139,6 +149,7 @@ def test_sdpa_non_square_batched(ctx):
 
 @check(help="The scale is 1/sqrt(d) where d is the query/key feature size (q.shape[-1]); v's size dv plays no part in it.")
 def test_sdpa_scaling(ctx):
+    """attention scales the scores by 1/sqrt(d) with d = q.shape[-1]"""
     g = ctx.torch_generator()
     q, k, v = _randn(g, 3, 5, 16, scale=1.5), _randn(g, 3, 6, 16, scale=1.5), _randn(g, 3, 6, 4)
     _check_sdpa(ctx, q, k, v, None, "d = 16, dv = 4 (so 1/sqrt(d) = 0.25, 1/sqrt(dv) = 0.5)")
@@ -146,6 +157,7 @@ def test_sdpa_scaling(ctx):
 
 @check(help="mask[..., i, j] == True means query i MAY attend to key j. Give the other scores -inf before the softmax (masked_fill with ~mask, or torch.where).")
 def test_sdpa_mask_semantics(ctx):
+    """a mask entry True means the query may attend to that key"""
     g = ctx.torch_generator()
     Tq, Tk = 5, 7
     q, k, v = _randn(g, Tq, 8), _randn(g, Tk, 8), _randn(g, Tk, 6)
@@ -170,6 +182,7 @@ def test_sdpa_mask_semantics(ctx):
 
 @check(help="The mask broadcasts like any tensor: (Tq, Tk), (B, 1, Tq, Tk) and (B, 1, 1, Tk) must all work. masked_fill and torch.where broadcast; boolean indexing scores[~mask] does not.")
 def test_sdpa_broadcast_masks(ctx):
+    """masks of shape (Tq, Tk), (B, 1, Tq, Tk) and (B, 1, 1, Tk) broadcast"""
     g = ctx.torch_generator()
     B, H, Tq, Tk = 2, 3, 4, 6
     q, k, v = _randn(g, B, H, Tq, 8), _randn(g, B, H, Tk, 8), _randn(g, B, H, Tk, 8)
@@ -187,6 +200,7 @@ def test_sdpa_broadcast_masks(ctx):
 
 @check(help="With a causal mask (mask = ones(T, T).tril(), True on and below the diagonal) query i may only use keys 0..i.")
 def test_sdpa_causal_property(ctx):
+    """with a causal mask, changing a later key or value never changes an earlier output"""
     g = ctx.torch_generator()
     T, d = 9, 8
     q, k, v = _randn(g, 2, T, d), _randn(g, 2, T, d), _randn(g, 2, T, d)
@@ -211,6 +225,7 @@ def test_sdpa_causal_property(ctx):
             "must go through a stable softmax. If yours already does, look at what surrounds it: keep the dtype you were "
             "given (no float32 casts: the tolerance is 1e-8) and mask before the softmax.")
 def test_sdpa_large_magnitude(ctx):
+    """attention stays finite when the scores reach ~1e4"""
     g = ctx.torch_generator()
     # float64 so the expected values are exact enough to compare: the scores reach ~1e4
     q, k, v = _randn(g, 2, 5, 16, dtype=torch.float64, scale=30.0), _randn(g, 2, 5, 16, dtype=torch.float64, scale=30.0), _randn(g, 2, 5, 4, dtype=torch.float64)
@@ -220,6 +235,7 @@ def test_sdpa_large_magnitude(ctx):
 
 @check(help="Autograd must get through your attention: avoid in-place ops on tensors autograd saved (w /= w.sum(), e.exp_()); out-of-place is just as fast here.")
 def test_sdpa_backward(ctx):
+    """gradients flow through attention to q, k and v"""
     g = ctx.torch_generator()
     q, k, v = _randn(g, 2, 5, 8, dtype=torch.float64), _randn(g, 2, 6, 8, dtype=torch.float64), _randn(g, 2, 6, 3, dtype=torch.float64)
     mask = torch.ones(5, 6, dtype=torch.bool).tril(diagonal=1)
@@ -242,6 +258,7 @@ def test_sdpa_backward(ctx):
 
 @check(help="Work on new tensors: q, k, v and mask belong to the caller (q *= scale or mask.logical_not_() change them).")
 def test_sdpa_inputs_unchanged(ctx):
+    """attention leaves the caller's q, k, v and mask unchanged"""
     g = ctx.torch_generator()
     q, k, v = _randn(g, 4, 8), _randn(g, 4, 8), _randn(g, 4, 8)
     mask = _causal(4)

@@ -47,6 +47,7 @@ SHAPES = [("a (B, T, d) batch", (3, 5, 48)), ("an (N, d) matrix", (7, 32)), ("a 
 @check(help="LayerNorm has two parameters, `weight` (ones) and `bias` (zeros); RMSNorm has only `weight` (ones). "
             "Each has shape (d_model,) and is an nn.Parameter, so the optimizer and state_dict see it.")
 def test_parameters(ctx):
+    """LayerNorm has weight (ones) and bias (zeros), RMSNorm only weight, as nn.Parameters of shape (d,)"""
     d = 24
     for name, keys in (("LayerNorm", ["bias", "weight"]), ("RMSNorm", ["weight"])):
         mod = ctx.symbol(name)(d)
@@ -63,11 +64,13 @@ def test_parameters(ctx):
             "back. The variance is the biased one (divide by d_model, as nn.LayerNorm does), and eps goes inside "
             "the square root: sqrt(var + eps).")
 def test_layernorm_forward(ctx):
+    """LayerNorm normalises over the last dim with the biased variance"""
     g = ctx.torch_generator()
     for label, shape in SHAPES:
         x = _x(g, shape, scale=2.0, offset=3.0)
         mine, theirs = _pair(ctx, "LayerNorm", shape[-1])
         expected = _run(theirs, x)
+        ctx.record_call("LayerNorm", x, construct=(shape[-1],), inputs=f"{label}, default weight/bias")
         out = _run(mine, x)
         assert_close(out, expected, what=f"LayerNorm({shape[-1]})(x)", inputs=f"{label} {tuple(shape)}, default weight/bias",
                      atol=2e-5, rtol=1e-5)
@@ -76,6 +79,7 @@ def test_layernorm_forward(ctx):
 @check(help="After load_state_dict the module must use self.weight and self.bias (not fresh ones or constants): "
             "y = normalised * weight + bias, elementwise over the last dim.")
 def test_layernorm_trained_params(ctx):
+    """LayerNorm uses its loaded (trained) weight and bias"""
     g = ctx.torch_generator()
     for label, shape in SHAPES[:3]:
         d = shape[-1]
@@ -89,6 +93,7 @@ def test_layernorm_trained_params(ctx):
 @check(help="eps belongs inside the square root, sqrt(var + eps), and must be the eps passed to the constructor. "
             "With a nearly constant row (variance ~1e-6, below eps) the difference is large.")
 def test_layernorm_eps(ctx):
+    """LayerNorm puts the constructor's eps inside the square root"""
     g = ctx.torch_generator()
     d = 16
     near_const = (5.0 + 1e-3 * torch.randn(4, d, generator=g, dtype=torch.float64)).float()
@@ -102,17 +107,20 @@ def test_layernorm_eps(ctx):
 @check(help="RMSNorm does NOT subtract the mean and has no bias: y = x / sqrt(mean(x^2) + eps) * weight, with the "
             "mean over the last dim (keepdim=True).")
 def test_rmsnorm_forward(ctx):
+    """RMSNorm scales by the root mean square, without centring"""
     g = ctx.torch_generator()
     for label, shape in SHAPES:
         x = _x(g, shape, scale=2.0, offset=3.0)
         mine, theirs = _pair(ctx, "RMSNorm", shape[-1])
         expected = _run(theirs, x)
+        ctx.record_call("RMSNorm", x, construct=(shape[-1],), inputs=f"{label}, rows with non-zero mean")
         assert_close(_run(mine, x), expected, what=f"RMSNorm({shape[-1]})(x)", inputs=f"{label} {tuple(shape)} (rows with non-zero mean)",
                      atol=2e-5, rtol=1e-5)
 
 
 @check(help="Multiply by self.weight after normalising; eps from the constructor goes inside the square root.")
 def test_rmsnorm_trained_weight_and_eps(ctx):
+    """RMSNorm uses its loaded weight and the constructor's eps"""
     g = ctx.torch_generator()
     for label, shape, eps in (("a (B, T, d) batch, trained weight", (2, 7, 40), None),
                               ("small rows (rms ~ 3e-3) with eps=1e-5", (5, 12), None),
@@ -148,6 +156,7 @@ def _low_precision_check(out, expected, what, inputs, dtype):
 @check(help="Upcast to float32 first, do everything there (including `* weight`), and cast the result back to "
             "x.dtype once at the end. bf16 keeps only 8 significant bits; fp16 overflows above 65504.")
 def test_rmsnorm_low_precision(ctx):
+    """RMSNorm in bf16 and fp16 computes in float32 and returns the input dtype"""
     g = ctx.torch_generator()
     d = 64
     for dtype in (torch.bfloat16, torch.float16):
@@ -167,6 +176,7 @@ def test_rmsnorm_low_precision(ctx):
 
 @check(help="In fp16, x * x is inf for |x| > 255 and the output collapses to 0. Square in float32.")
 def test_rmsnorm_large_fp16(ctx):
+    """RMSNorm in fp16 survives |x| ~ 1e4 (no overflow of x * x)"""
     g = ctx.torch_generator()
     d = 32
     mine, theirs = _pair(ctx, "RMSNorm", d)
@@ -181,6 +191,7 @@ def test_rmsnorm_large_fp16(ctx):
 
 @check(help="float64 input stays float64 ('at least float32'): do not force .float() and return float32.")
 def test_rmsnorm_float64(ctx):
+    """RMSNorm keeps float64 inputs in float64"""
     g = ctx.torch_generator()
     mine, theirs = _pair(ctx, "RMSNorm", 10)
     x = _x(g, (3, 10), dtype=torch.float64)
@@ -193,6 +204,7 @@ def test_rmsnorm_float64(ctx):
 @check(help="Gradients flow through plain tensor ops; do not use .data, .detach(), .item() or in-place updates of "
             "tensors autograd needs.")
 def test_gradients(ctx):
+    """gradients flow through both norms to x and the parameters"""
     g = ctx.torch_generator()
     for name in ("LayerNorm", "RMSNorm"):
         d = 20
@@ -217,6 +229,7 @@ def test_gradients(ctx):
 
 @check(help="forward must not modify x in place (x -= mean): the caller, and the residual stream, still need it.")
 def test_input_unchanged(ctx):
+    """neither norm modifies its input in place"""
     g = ctx.torch_generator()
     for name in ("LayerNorm", "RMSNorm"):
         x = _x(g, (2, 3, 8), offset=2.0)

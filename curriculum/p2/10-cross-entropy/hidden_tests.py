@@ -20,7 +20,8 @@ def _targets(g, shape, V, ignore_frac=0.0, ignore_index=-100):
     return t
 
 
-def _call(ctx, logits, targets, **kw):
+def _call(ctx, logits, targets, label=None, **kw):
+    ctx.record_call("cross_entropy", logits, targets, inputs=label, **kw)
     out = ctx.symbol("cross_entropy")(logits, targets.clone(), **kw)
     if out is None:
         raise CheckFailure("cross_entropy returned None; did you forget a `return`?")
@@ -36,6 +37,7 @@ def _call(ctx, logits, targets, **kw):
 @check(help="loss = mean over rows of (logsumexp(logits[n]) - logits[n, targets[n]]). Take the log-softmax over the "
             "LAST dim (the vocabulary), and pick each row's target entry.")
 def test_2d(ctx):
+    """cross_entropy of (N, V) logits and (N,) targets"""
     g = ctx.torch_generator()
     for N, V in ((8, 5), (13, 97), (1, 3)):
         z, t = _logits(g, (N, V)), _targets(g, (N,), V)
@@ -48,6 +50,7 @@ def test_2d(ctx):
 @check(help="For (B, T, V) logits and (B, T) targets, flatten to (B*T, V) and (B*T,) (reshape, not view, is safe for "
             "non-contiguous inputs); the vocabulary is always the last dim.")
 def test_3d(ctx):
+    """cross_entropy of (B, T, V) logits and (B, T) targets, non-contiguous ones included"""
     g = ctx.torch_generator()
     for B, T, V in ((2, 7, 11), (3, 4, 50)):
         z, t = _logits(g, (B, T, V)), _targets(g, (B, T), V)
@@ -64,6 +67,7 @@ def test_3d(ctx):
 @check(help="Targets equal to ignore_index (-100 by default) contribute nothing, and the mean divides by the number "
             "of targets that are NOT ignored, not by the total number of positions.")
 def test_ignore_index_default(ctx):
+    """targets equal to -100 are ignored and the mean is over the kept rows"""
     g = ctx.torch_generator()
     for shape, V in (((4, 9), 30), ((24,), 7)):
         z, t = _logits(g, (*shape, V)), _targets(g, shape, V, ignore_frac=0.4)
@@ -76,6 +80,7 @@ def test_ignore_index_default(ctx):
 @check(help="Use the ignore_index ARGUMENT, not a hard-coded -100. It may even be a valid class id (a padding token), "
             "e.g. ignore_index=0: then class 0 targets are skipped.")
 def test_ignore_index_custom(ctx):
+    """a custom ignore_index, even one that is a valid class id"""
     g = ctx.torch_generator()
     V = 12
     for ignore in (0, 3, -1):
@@ -92,6 +97,7 @@ def test_ignore_index_custom(ctx):
             "prediction underflows to 0 so log() gives -inf. Subtract each row's max before exp, and compute "
             "log-probabilities as (z - max) - log(sum(exp(z - max))) instead of log(softmax).")
 def test_large_logits(ctx):
+    """cross_entropy stays finite and exact for logits of size 1e4"""
     g = ctx.torch_generator()
     N, V = 10, 20
     z = _logits(g, (N, V), scale=1.0) * 1e4  # |z| ~ 1e4
@@ -110,6 +116,7 @@ def test_large_logits(ctx):
 @check(help="Use differentiable torch ops end to end (no .item(), numpy or .detach()); the gradient per kept row is "
             "(softmax - onehot) / number_of_kept_targets and exactly 0 on ignored rows.")
 def test_gradient(ctx):
+    """the gradient through cross_entropy is (softmax - onehot) / kept rows"""
     g = ctx.torch_generator()
     for label, z in (("(2, 5, 13) logits with ignored targets", _logits(g, (2, 5, 13))),
                      ("(6, 8) logits with |z| ~ 1e4 and ignored targets", _logits(g, (6, 8), scale=1.0) * 1e4)):
@@ -131,10 +138,12 @@ def test_gradient(ctx):
 
 @check(help="Compute on new tensors: subtracting the max in place (logits -= ...) changes the caller's logits.")
 def test_inputs_unchanged(ctx):
+    """cross_entropy leaves the caller's logits and targets unchanged"""
     g = ctx.torch_generator()
     z = _logits(g, (3, 4, 6))
     t = _targets(g, (3, 4), 6, ignore_frac=0.3)
     z0, t0 = z.clone(), t.clone()
+    ctx.record_call("cross_entropy", z0, t0, inputs="(3, 4, 6) logits, 30% of targets ignored")
     ctx.symbol("cross_entropy")(z, t)
     assert_close(z, z0, what="logits after cross_entropy(logits, targets)", inputs="logits the caller still needs", atol=0, rtol=0)
     assert_true(bool(torch.equal(t, t0)), "cross_entropy modified the targets tensor in place (e.g. replacing -100 by 0); "
