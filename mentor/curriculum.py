@@ -104,11 +104,28 @@ class Step(Strict):
     title: str
     body: str = Field(description="Teaching text, Markdown: the math, the shapes, the hardware angle.")
     question: Question = Field(description="The micro-question that must be answered to move on.")
+    hint: str = Field("", description="Shown after a wrong answer to the micro-question (no matching misconception): "
+                                      "a nudge toward the idea, never the answer.")
 
 
 class Misconception(Strict):
     wrong: str = Field(description="What learners often believe or write.")
     right: str = Field(description="What is true, and why.")
+    trigger: str | None = Field(None, description=(
+        "A regex (searched, case-insensitive) in a wrong answer to one of the unit's questions that shows this "
+        "misconception; the session then names it as a nudge, e.g. '^\\s*1(\\.0*)?\\s*$' for relu'(0) = 1."))
+
+    @field_validator("trigger")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is not None:
+            import re
+
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"trigger is not a valid regex: {e}") from None
+        return v
 
 
 class Symbol(Strict):
@@ -427,7 +444,7 @@ def load_unit(folder: Path) -> Unit:
 
 
 # Fields that are not lesson Markdown (code, answers, identifiers): their `$` is not math.
-_NOT_MARKDOWN = {"id", "code", "answer", "answers", "regex", "url", "module", "starter", "tests", "api", "signature",
+_NOT_MARKDOWN = {"id", "code", "answer", "answers", "regex", "trigger", "url", "module", "starter", "tests", "api", "signature",
                  "name", "unit", "requires", "folder"}
 
 

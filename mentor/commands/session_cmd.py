@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         mentor_name: Optional[str] = typer.Option(None, "--mentor", help="Mentor persona (see `mentor mentors list`)."),
     ) -> None:
         """The daily session: plan, due reviews, the current unit step by step, the mentor, /check, a summary."""
+        from mentor.session.editor import make_reader
         from mentor.session.setup import build_engine
         from mentor.session.tui import TerminalUI, run_session
 
@@ -28,7 +29,7 @@ def register(app: typer.Typer) -> None:
         engine = build_engine(ws, course(), minutes=minutes or ws.session_minutes, offline=offline,
                               mentor=mentor_name, emit=ui)
         ui.show_reasoning = engine.show_reasoning
-        run_session(engine)
+        run_session(engine, make_reader(ws.root / ".mentor" / "history"))
 
     @app.command()
     def prompt(

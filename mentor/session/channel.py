@@ -171,6 +171,11 @@ class MentorChannel:
                 s.add(row)
                 s.commit()
 
+    def note(self, role: str, content: str) -> None:
+        """A transcript entry that is not part of the conversation sent to the LLM: a question the tool asked
+        ("question"), the learner's answer or self-assessment ("user"), the tool's verdict ("verdict")."""
+        self._store(role, content)
+
     def _store(self, role: str, content: str, **kw: Any) -> None:
         with Session(self.db) as s:
             s.add(Message(session_id=self.session_id, created_at=now_iso(), role=role, content=content, **kw))
@@ -271,8 +276,9 @@ class MentorChannel:
         overflow = reply.http_status in (400, 413) and sum(w in low for w in _OVERFLOW_WORDS) >= 2
         if overflow or (err == EMPTY_STREAM and sent > 2048):
             return (f"{err} — probably the context window: this request is ~{sent} tokens and {prof.name} is configured "
-                    f"for {prof.context_tokens}. If the server's window is smaller, say so with `mentor config set "
-                    f"{prof.name}.context_tokens N` (or start the server with a larger context)")
+                    f"for {prof.context_tokens}. If the server's window is smaller, set context_tokens of the profile "
+                    f"{prof.name} to it once this session is over (README: local servers), or start the server with a "
+                    "larger context")
         return err
 
     def _failed(self, why: str) -> None:

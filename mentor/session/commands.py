@@ -19,7 +19,9 @@ HELP = """\
 /quit     end the session with a summary (Ctrl-C at the prompt and Ctrl-D do the same;
           Ctrl-C during /check or a reply cancels just that)
 /help     this list
-Plain text answers the pending question; start with ? to ask the mentor instead."""
+Plain text answers the pending question; start with ? to ask the mentor instead.
+Predict and explain answers may span lines: end them with a line holding only . (or Esc, then Enter).
+The arrow keys recall earlier lines (kept per workspace); the bar at the bottom shows the time left."""
 
 
 def dispatch(e: Any, text: str) -> None:
@@ -37,7 +39,7 @@ def _check(e: Any, arg: str) -> None:
     if e.unit is None:
         e.emit("warn", "no current unit to check")
         return
-    e.emit("info", f"checking {e.unit.id} ... (Ctrl-C cancels the check)")
+    e.emit("info", f"checking {e.unit.title} ... (Ctrl-C cancels the check)")
     try:
         outcome = run_check(e.ws, e.course, e.unit, session_id=e.session_id)
     except CheckCancelled:
@@ -93,10 +95,14 @@ def _status(e: Any, arg: str) -> None:
 
     e.snap = refresh(e.db, e.course)
     phase = e.course.phase_of(e.unit.id) if e.unit else e.course.spec.phases[0]
+    from mentor.session.wording import name_questions
+
     lines = [f"Phase {phase.id}: {phase.title}"]
     for uid in phase.units:
         st = e.snap.states[uid]
-        lines.append(f"  {uid:<18} {st.state}" + (f" — {'; '.join(st.missing)}" if st.state == "available" and st.missing else ""))
+        u = e.course.units.get(uid)
+        left = name_questions(u, "; ".join(st.missing)) if u is not None and st.state == "available" and st.missing else ""
+        lines.append(f"  {st.state:<11} {u.title if u else uid + ' (coming)'}" + (f" — {left}" if left else ""))
     e.emit("info", "\n".join(lines))
 
 
@@ -146,7 +152,7 @@ def _reveal(e: Any, arg: str) -> None:
     e.step_passed = True
     e.events["steps"] += 1
     last = e.step + 1 >= len(e.unit.steps)
-    e.emit("info", f"Step passed with the answer revealed: recorded as revealed; {q.id} comes back in a review on {back[:10]}. "
+    e.emit("info", f"Step passed with the answer revealed: recorded as revealed; the question comes back in a review on {back[:10]}. "
            "/next for " + ("the exercise." if last else f"step {e.step + 2}."))
 
 

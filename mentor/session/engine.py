@@ -17,6 +17,10 @@ from mentor.lesson import exercise_markdown, question_markdown, step_markdown
 WARN_AT_MIN = 10.0
 
 
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1].rstrip() + "…"
+
+
 class SessionEngine:
     def __init__(self, ws: Any, course: Any, *, minutes: int, client: Any, persona: Any,
                  emit: Callable[..., None], machine: Any = None, budget_tokens: int | None = None,
@@ -41,7 +45,7 @@ class SessionEngine:
         self.session_id = 0
         self.channel: Any = None
         self.started = clock()
-        self.warned = self.budget_warned = False
+        self.warned = self.budget_warned = self.time_up = False
         self.finished = False
         self.snap: Any = None
 
@@ -49,22 +53,70 @@ class SessionEngine:
     def emit(self, kind: str, text: str = "", data: dict | None = None) -> None:
         self._emit(kind, text, data or {})
 
+    def note(self, role: str, text: str) -> None:
+        """A transcript entry (`mentor log`): a question asked, the learner's answer, a verdict."""
+        if self.channel is not None:
+            self.channel.note(role, text)
+
     def minutes_left(self) -> float:
         return self.minutes - (self.clock() - self.started) / 60
 
-    def prompt_label(self) -> str:
-        where = {"step": f"step {self.step + 1}/{len(self.unit.steps)}" if self.unit else "",
-                 "review": "review", "exercise": "exercise", "questions": "questions", "done": "done"}.get(self.mode, self.mode)
+    def _where(self) -> str:
         if self.self_assess:
-            where = "self-assessment"
+            return "self-assessment"
+        return {"step": f"step {self.step + 1}/{len(self.unit.steps)}" if self.unit else "",
+                "review": "review", "exercise": "exercise", "questions": "questions", "done": "done"}.get(self.mode, self.mode)
+
+    def prompt_label(self, live: bool = False) -> str:
+        """The prompt: where the learner is; the minutes left too, unless a live toolbar shows the time."""
+        if live:
+            return f"[{self._where()}]"
         left = max(self.minutes_left(), 0)
-        return f"[{left:.0f} min left · {self.unit.id + ' · ' if self.unit else ''}{where}]"
+        return f"[{left:.0f} min left · {self._where()}]"
+
+    def toolbar_text(self) -> str:
+        """The bottom toolbar, redrawn every second: time left (or over), unit and step titles, tokens used."""
+        secs = int(round(self.minutes_left() * 60))
+        clock = f"{secs // 60}:{secs % 60:02d} left" if secs > 0 else f"time is up (+{-secs // 60}:{-secs % 60:02d}): /quit wraps up"
+        parts = [clock]
+        if self.unit is not None:
+            parts.append(_short(self.unit.title, 44))
+            if self.mode == "step" and self.step < len(self.unit.steps):
+                parts.append(f"step {self.step + 1}/{len(self.unit.steps)}: {_short(self.unit.steps[self.step].title, 40)}")
+            elif self.mode != "step":
+                parts.append(self._where())
+        elif self.mode == "review":
+            parts.append("review")
+        ch = self.channel
+        if ch is not None and (ch.online or ch.tokens):
+            parts.append(f"{ch.tokens:,} tokens" + (f" of {self.budget_tokens:,}" if self.budget_tokens else ""))
+        return " " + " · ".join(parts) + " "
+
+    def multiline_expected(self) -> bool:
+        """The pending answer may span lines (predict output, an explanation)."""
+        if self.pending is None or self.self_assess is not None or (self.mode == "step" and self.step_passed):
+            return False
+        return self.pending[1].kind in ("predict", "explain")
+
+    def time_notices(self) -> list[tuple[str, str]]:
+        """Time notices now due, each once: the 10-minute warning (only in a session planned longer than that)
+        and, at 0, the offer to wrap up (the learner may go on)."""
+        if self.finished:
+            return []
+        left, out = self.minutes_left(), []
+        if self.minutes > WARN_AT_MIN and 0 < left <= WARN_AT_MIN and not self.warned:
+            self.warned = True
+            out.append(("warn", f"{left:.0f} minutes left: a good moment to finish the current step. /quit wraps up "
+                                "with a summary."))
+        if left <= 0 and not self.time_up:
+            self.time_up = self.warned = True
+            out.append(("warn", f"Time is up: the {self.minutes} minutes you planned are over. /quit wraps up now "
+                                "(a summary, everything saved), or simply go on: the session continues until you /quit."))
+        return out
 
     def _tick(self) -> None:
-        left = self.minutes_left()
-        if left <= WARN_AT_MIN and not self.warned:
-            self.warned = True
-            self.emit("warn", f"{max(left, 0):.0f} minutes left: time to wrap up the current step; /quit writes the summary.")
+        for kind, text in self.time_notices():
+            self.emit(kind, text)
         ch = self.channel
         if ch and self.budget_tokens and not self.budget_warned and ch.tokens >= 0.8 * self.budget_tokens:
             self.budget_warned = True
@@ -90,20 +142,33 @@ class SessionEngine:
         return self.order
 
     def present_step(self) -> None:
+        from mentor.session.wording import in_session
+
         self.mode, self.step_passed = "step", False
-        q = self.unit.steps[self.step].question
-        self.emit("markdown", step_markdown(self.unit, self.step, self._shuffle(self.unit, q)))
-        self.pending = (self.unit, q, False)
-        self.emit("info", "Type your answer. Start a line with ? to ask the mentor; /help lists commands.")
+        s = self.unit.steps[self.step]
+        order = self._shuffle(self.unit, s.question)
+        self.emit("markdown", in_session(step_markdown(self.unit, self.step, order)))
+        self.pending = (self.unit, s.question, False)
+        self.note("question", f"{self.unit.title}, step {self.step + 1}/{len(self.unit.steps)}: {s.title}\n\n"
+                  + question_markdown(s.question, order))
+        self.emit("info", "Type your answer" + (" (it may span several lines)" if self.multiline_expected() else "")
+                  + ". Start a line with ? to ask the mentor; /help lists commands.")
 
     def present_exercise(self) -> None:
+        from mentor.session.wording import in_session
+
         self.mode, self.pending = "exercise", None
-        self.emit("markdown", exercise_markdown(self.unit))
+        self.emit("markdown", in_session(exercise_markdown(self.unit)))
         self.emit("info", f"Implement it in myllm/{self.unit.exercise.module}.py, then /check. Ask the mentor anything meanwhile.")
 
     def ask(self, unit: Any, q: Any, is_review: bool) -> None:
+        from mentor.session.wording import question_label
+
         self.pending = (unit, q, is_review)
-        self.emit("question", question_markdown(q, self._shuffle(unit, q)), {"unit": unit.id, "id": q.id, "kind": q.kind, "review": is_review})
+        md = question_markdown(q, self._shuffle(unit, q))
+        where = ("Review: " if is_review else "") + f"{unit.title}, {question_label(unit, q.id)}"
+        self.note("question", f"{where}\n\n{md}")
+        self.emit("question", md, {"unit": unit.id, "id": q.id, "kind": q.kind, "review": is_review, "label": where})
 
     # ------------------------------------------------------------------ input
     def handle(self, line: str) -> None:
@@ -146,6 +211,7 @@ class SessionEngine:
         if g.verdict == "refused":
             record_answer(self.db, unit.id, q.id, text, "refused", "auto", g.feedback, self.session_id, is_review,
                           option_order=self.order)
+            self.note("verdict", f"not graded (no try counted): {g.feedback}")
             self.emit("warn", g.feedback)
             return
         if g.verdict == "needs_self_assessment":
@@ -183,13 +249,16 @@ class SessionEngine:
     def _ask_criterion(self) -> None:
         unit, q, _ = self.pending  # type: ignore[misc]
         i = len(self.self_assess["met"])  # type: ignore[index]
-        self.emit("question", f"Criterion {i + 1}/{len(q.rubric)}: {q.rubric[i]} — met? (y/n)", {"criterion": i})
+        text = f"Criterion {i + 1}/{len(q.rubric)}: {q.rubric[i]} — met? (y/n)"
+        self.note("question", "Self-assessment. " + text)
+        self.emit("question", text, {"criterion": i})
 
     def _self_assess_answer(self, text: str) -> None:
         t = text.lower()
         if t not in ("y", "yes", "n", "no"):
             self.emit("warn", "answer y or n")
             return
+        self.note("user", text)
         sa = self.self_assess
         sa["met"].append(t.startswith("y"))  # type: ignore[index]
         unit, q, is_review = self.pending  # type: ignore[misc]
@@ -245,11 +314,21 @@ class SessionEngine:
         self.events["answers"] += 1
         self.events["correct"] += ok and rec.counts
         self.emit("ok" if ok else "bad", g.feedback, {"explanation": q.explanation.strip() if ok else ""})
+        said = ("✓ " if ok else "✗ ") + g.feedback + ("" if grader == "auto" else f" (graded by: {'you' if grader == 'self' else 'the judge'})")
+        if not ok and not rec.revealed and not rec.waiting:
+            from mentor.session.nudge import nudge
+
+            hint = nudge(unit, q, chosen or text, self.step if self.mode == "step" and not is_review else None)
+            if hint:
+                self.emit("info", hint)
+                said += "\n" + hint
         if not ok and rec.revealed:
             shown = "" if grader == "self" else ("A model answer: " if q.kind == "explain" else "The answer: ") + answer_text(q) + "\n"
             self.emit("info", shown + q.explanation.strip())  # self-assessment showed the model answer already
+            said += "\n" + (shown or "The answer was shown. ") + q.explanation.strip()
         elif not ok and rec.tries_left and self.mode != "step":
             self.emit("info", f"{rec.tries_left} more {'try' if rec.tries_left == 1 else 'tries'} before the answer is shown.")
+        self.note("verdict", said)
         note = revealed_note(rec)
         if note:
             self.emit("warn", note)

@@ -63,12 +63,12 @@ def open_session(e: Any) -> None:
     if e.unit:
         e.step = _resume_step(e, e.unit)
         where = f"step {e.step + 1}/{len(e.unit.steps)}" if e.step < len(e.unit.steps) else "the exercise"
-        plan.append(f"Unit: **{e.unit.id}** — {e.unit.title}, {where}.")
+        plan.append(f"Unit: **{e.unit.title}**, {where}.")
     else:
         plan.append("Every written unit is proficient — reviews only today.")
     if not e.channel.online:
-        plan.append(f"Mentor: offline ({e.offline_reason or 'no provider configured'}). The lesson, questions, hints and "
-                    "/check work offline; connect a provider with `mentor config` (see the README).")
+        plan.append(f"Mentor: offline ({e.offline_reason or 'no provider configured'}). The lesson, the questions, /hint and "
+                    "/check all work offline (a provider for the mentor is set up outside the session: README, LLM providers).")
     else:
         plan.append(f"Mentor: {e.persona.name} via {getattr(e.client.profile, 'name', '?')} / {getattr(e.client.profile, 'model', '?')}.")
     e.emit("markdown", "\n\n".join(plan))
@@ -81,7 +81,7 @@ def next_item(e: Any) -> None:
         d = e.reviews[0]
         unit = e.course.units[d.unit_id]
         e.mode = "review"
-        e.emit("info", f"Review ({len(e.reviews)} due): a question from {unit.id}. /skip skips the reviews.")
+        e.emit("info", f"Review ({len(e.reviews)} due): a question from {unit.title}. /skip skips the reviews.")
         e.ask(unit, unit.question(d.question_id), True)
         return
     if e.unit is None:
@@ -106,7 +106,9 @@ def next_item(e: Any) -> None:
         return
     if later:
         e.mode, e.pending = "done", None
-        e.emit("info", f"{e.unit.id} is not proficient yet: " + "; ".join(f"{q} comes back in a review on {d[:10]}" for q, d in later.items())
+        from mentor.session.wording import short_label
+
+        e.emit("info", f"{e.unit.title} is not proficient yet: " + "; ".join(f"{short_label(e.unit, q)} comes back in a review on {d[:10]}" for q, d in later.items())
                + " (the answer was shown: answer it right first time then). /quit ends the session.")
         return
     advance_unit(e)
@@ -120,7 +122,7 @@ def advance_unit(e: Any) -> None:
     e.snap = refresh(e.db, e.course)
     st = e.snap.states[e.unit.id].state
     if st in ("proficient", "mastered"):
-        e.emit("ok", f"{e.unit.id} is now {st}!")
+        e.emit("ok", f"{e.unit.title} is now {st}!")
     for line in sync_stubs(e.ws, e.course, e.snap.states):
         e.emit("info", f"stubs added to {line}")
     cur = current_unit(e.course, e.snap.states)
@@ -132,7 +134,7 @@ def advance_unit(e: Any) -> None:
             return
     else:
         e.unit = e.course.units[cur]
-        e.emit("info", f"Next unit: {e.unit.id} — {e.unit.title}.")
+        e.emit("info", f"Next unit: {e.unit.title}.")
         if e.channel is not None and (e.channel.online or e.channel.parked is not None):
             from mentor.session.prompting import system_prompt
 
@@ -166,7 +168,10 @@ def after_answer(e: Any, unit: Any, q: Any, text: str, ok: bool, is_review: bool
         if ok or moved_on:
             next_item(e)
         elif e.channel and e.channel.online:
-            talk(e, f"My answer to {q.id} was: {text}", note="Graded incorrect. Ask one question that exposes the gap; do not give the answer.")
+            from mentor.session.wording import question_label
+
+            talk(e, f"My answer to {question_label(unit, q.id)} was: {text}",
+                 note="Graded incorrect. Ask one question that exposes the gap; do not give the answer.")
 
 
 def talk(e: Any, text: str, note: str | None = None) -> None:
@@ -176,7 +181,8 @@ def talk(e: Any, text: str, note: str | None = None) -> None:
     e.channel.maybe_reconnect()
     if not e.channel.online:
         e.channel.say(text, "")
-        e.emit("info", "The mentor is offline. Use the lesson (/show), hints (/hint) and /check; connect a provider with `mentor config`.")
+        e.emit("info", "The mentor is offline: what you wrote is kept in the transcript, but nobody answers it. "
+                       "The lesson (/show), /hint and /check work.")
         return
     code = None
     mod = e.ws.module_path(e.unit.exercise.module) if e.unit else None
@@ -232,5 +238,7 @@ def _template_summary(e: Any) -> tuple[str, str]:
         return s, "Reviews; new units are coming."
     step = e.step + (1 if e.mode == "step" and e.step_passed else 0)
     if step < len(unit.steps):
-        return s, f"{unit.id}: step {step + 1}/{len(unit.steps)} — {unit.steps[step].title}."
-    return s, f"{unit.id}: " + ("; ".join(e.snap.states[unit.id].missing) or "review")
+        return s, f"{unit.title}: step {step + 1}/{len(unit.steps)} — {unit.steps[step].title}."
+    from mentor.session.wording import name_questions
+
+    return s, f"{unit.title}: " + (name_questions(unit, "; ".join(e.snap.states[unit.id].missing)) or "review")

@@ -28,7 +28,19 @@ def build_engine(ws: Any, course: Any, *, minutes: int, offline: bool, mentor: s
     engine = SessionEngine(ws, course, minutes=minutes, client=client, persona=persona, emit=emit,
                            machine=detect(with_torch=False), budget_tokens=cfg.budget_tokens, offline_reason=reason)
     engine.show_reasoning = cfg.show_reasoning
+    engine.started -= _elapsed_s()
     return engine
+
+
+def _elapsed_s() -> float:
+    """MENTOR_SESSION_ELAPSED_S: start the session's clock as if that many seconds had passed (for tests and
+    demos of the time notices; 0 when unset or not a number)."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("MENTOR_SESSION_ELAPSED_S", "0")))
+    except ValueError:
+        return 0.0
 
 
 def chat_context(ws: Any, course: Any, mentor: str | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markdown import Markdown
 from rich.panel import Panel
@@ -11,6 +11,11 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from mentor.render import protect_math
+from mentor.session.wording import in_session
+
+if TYPE_CHECKING:
+    from mentor.session.editor import LineReader
+    from mentor.session.engine import SessionEngine
 
 
 class TerminalUI:
@@ -27,6 +32,20 @@ class TerminalUI:
             self.console.file.flush()
             self.streaming = False
 
+    def _write_in_session(self, rendered: str, unit: Any) -> None:
+        """Rendered output, each line that names a shell command or a question id reworded (that line's colours
+        are dropped: it is advice, not the result); the other lines exactly as rendered."""
+        from mentor.session.wording import name_questions
+
+        for line in rendered.splitlines(keepends=True):
+            plain = Text.from_ansi(line.rstrip("\n")).plain
+            said = name_questions(unit, plain)
+            if said != plain:
+                self.console.print(Text(said), soft_wrap=True)
+            else:
+                self.console.file.write(line)
+        self.console.file.flush()
+
     def __call__(self, kind: str, text: str, data: dict[str, Any]) -> None:
         c = self.console
         if kind == "delta":
@@ -42,10 +61,13 @@ class TerminalUI:
                 c.file.flush()
             return
         self._end_stream()
+        if kind in ("markdown", "question", "ok", "bad", "warn", "info", "summary"):  # the tool's words, not the mentor's
+            text = in_session(text)
         if kind == "markdown":
             c.print(Markdown(protect_math(text)))
         elif kind == "question":
-            c.print(Panel(Markdown(protect_math(text)), title="review" if data.get("review") else "question", border_style="cyan"))
+            title = data.get("label") or ("review" if data.get("review") else "question")
+            c.print(Panel(Markdown(protect_math(text)), title=Text(title), border_style="cyan"))
         elif kind == "ok":
             c.print(Text("✓ " + text, style="bold green"))
             if data.get("explanation"):
@@ -64,7 +86,9 @@ class TerminalUI:
         elif kind == "check":
             from mentor.render import render_check
 
-            render_check(data["outcome"], data["unit"])
+            with c.capture() as cap:  # the shared renderer advises shell commands: say them the session's way
+                render_check(data["outcome"], data["unit"])
+            self._write_in_session(cap.get(), data["unit"])
         elif kind == "verify":
             style = "green" if data.get("ok") else "red"
             title = "verify: ran" + (" (timed out)" if data.get("timed_out") else f", exit code {data.get('rc')}")
@@ -76,16 +100,20 @@ class TerminalUI:
             c.print(Text("Session saved. See you tomorrow.", style="dim"))
 
 
-def run_session(engine: Any) -> None:
+def run_session(engine: SessionEngine, reader: LineReader | None = None) -> None:
     """The read-eval loop. Ctrl-C at the prompt, Ctrl-D and /quit end with a summary; Ctrl-C during an
     operation (/check, a streaming reply) cancels only that one, so a second Ctrl-C ends the session."""
+    from mentor.session.editor import PlainReader
+
     ui_console = sys.stdout
+    reader = reader or PlainReader()
     engine.start()
     try:
         while not engine.finished:
             try:
-                line = input(f"{engine.prompt_label()} > ")
+                line = reader.read(engine)
             except EOFError:
+                print(file=ui_console)  # the prompt's line is still open: the summary starts on its own line
                 engine.end("eof")
                 break
             try:

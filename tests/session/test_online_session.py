@@ -39,7 +39,7 @@ LINES = ["? Q1-broadcast: how does b broadcast?", "? Q2-retry: and the bias grad
 def _spawn(ws: Path, srv: FakeLLMServer, home: Path, deadline_s: str = "2"):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTOR_", "DEEPSEEK", "DASHSCOPE", "OPENAI"))}
     env.update(MENTOR_BASE_URL=srv.base_url, MENTOR_MODEL="fake-mentor", MENTOR_API_KEY="sk-test-secret-123",
-               MENTOR_HOME=str(home), MENTOR_REPLY_DEADLINE_S=deadline_s, COLUMNS="160")
+               MENTOR_HOME=str(home), MENTOR_REPLY_DEADLINE_S=deadline_s, COLUMNS="160", PROMPT_TOOLKIT_NO_CPR="1")
     return pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--minutes", "30"], cwd=str(ws), env=env,
                          encoding="utf-8", timeout=90, dimensions=(60, 160))
 
@@ -48,31 +48,31 @@ def test_online_session_survives_every_provider_failure(workspace: Path, tmp_pat
     with FakeLLMServer(SCENARIOS, default={"content": ["SUMMARY: worked on neuron. NEXT: step 2."]}) as srv:
         child = _spawn(workspace, srv, tmp_path / "home")
         child.expect("Mentor: default via custom / fake-mentor")
-        child.expect("step 1/5\\] > ")
+        child.expect("step 1/5\\] >")
         child.sendline(LINES[0])
         child.expect("What is \\(N, K\\) \\+ \\(K,\\)\\?")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[1])
         child.expect("After a 429: fine.")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[2])
         child.expect("After a 500: fine.")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[3])
         child.expect("cut off")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[4])
         child.expect("cut off")  # the deadline ends the drip; what arrived is kept
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[5])
         child.expect("could not answer")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline(LINES[6])
         child.expect("continuing offline")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline("(32, 4)")  # the micro-question still works offline
         child.expect("Step passed")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline("/quit")
         child.expect("session summary")
         child.expect(pexpect.EOF)
@@ -196,23 +196,23 @@ def test_long_session_at_8k_reconnects_and_keeps_no_junk(workspace: Path, tmp_pa
                        context_tokens=8192) as srv:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("MENTOR_", "DEEPSEEK", "DASHSCOPE", "OPENAI"))}
         env.update(MENTOR_BASE_URL=srv.base_url, MENTOR_MODEL="small-local", MENTOR_HOME=str(tmp_path / "home"),
-                   MENTOR_REPLY_DEADLINE_S="2", MENTOR_CONTEXT_TOKENS="8192", MENTOR_RECONNECT_S="1", COLUMNS="160")
+                   MENTOR_REPLY_DEADLINE_S="2", MENTOR_CONTEXT_TOKENS="8192", MENTOR_RECONNECT_S="1", COLUMNS="160", PROMPT_TOOLKIT_NO_CPR="1")
         child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--minutes", "30"], cwd=str(workspace),
                               env=env, encoding="utf-8", timeout=90, dimensions=(60, 160))
-        child.expect("\\] > ")
+        child.expect("\\] >")
         for i in range(20):
             child.sendline(f"? turn {i}: why does the exponent overflow here? " + "details " * 40)
             child.expect("What is the shape")
-            child.expect("\\] > ")
+            child.expect("\\] >")
         for i in (1, 2):
             child.sendline(f"? Q-down-{i}: hello?")
             child.expect("could not answer")
-            child.expect("\\] > ")
+            child.expect("\\] >")
         child.expect_exact("continuing offline") if "continuing offline" not in child.before else None
         time.sleep(1.5)
         child.sendline("? are you back?")
         child.expect("back online")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         child.sendline("/quit")
         child.expect("not usable")
         child.expect("session summary")
@@ -264,15 +264,15 @@ def test_ctrl_c_cancels_a_streaming_reply_or_a_check_and_a_second_one_ends_the_s
     slow = {"match": "Q-slow", "content": ["drip "] * 400, "delay_s": 0.05}
     with FakeLLMServer([slow], default={"content": ["SUMMARY: cancelled twice. NEXT: step 2."]}) as srv:
         child = _spawn(workspace, srv, tmp_path / "home", deadline_s="60")
-        child.expect("step 1/5\\] > ")
+        child.expect("step 1/5\\] >")
         child.sendline("? Q-slow: tell me slowly")
         child.expect("drip drip drip")
         child.sendintr()
         child.expect("reply cancelled")
-        child.expect("step 1/5\\] > ")  # the session goes on
+        child.expect("step 1/5\\] >")  # the session goes on
         child.sendline("(32, 4)")
         child.expect("Step passed")
-        child.expect("\\] > ")
+        child.expect("\\] >")
         marker = workspace / "sandbox.pid"
         looping_neuron(workspace, marker)
         child.sendline("/check")
@@ -280,7 +280,7 @@ def test_ctrl_c_cancels_a_streaming_reply_or_a_check_and_a_second_one_ends_the_s
         try:
             child.sendintr()
             child.expect("check cancelled")
-            child.expect("\\] > ")
+            child.expect("\\] >")
             assert_gone(pgid)
             child.sendintr()  # the second Ctrl-C, at the prompt: ends the session with the summary
             child.expect("session summary")
@@ -327,3 +327,16 @@ def test_a_new_unit_starts_a_new_conversation_segment(workspace: Path):
     con = sqlite3.connect(workspace / ".mentor" / "progress.db")
     assert con.execute("SELECT count(*) FROM message WHERE role = 'system'").fetchone() == (2,)
     assert con.execute("SELECT count(*) FROM message WHERE role = 'tool' AND content LIKE '%new_segment%'").fetchone() == (1,)
+
+
+def test_the_toolbar_shows_titles_and_the_tokens_used(workspace: Path):
+    usage = {"prompt_tokens": 1200, "completion_tokens": 30, "total_tokens": 1230}
+    with FakeLLMServer([{"content": ["What is the shape of x @ w?"], "usage": usage}]) as srv:
+        events: list = []
+        e = _engine_online(workspace, srv, events)
+        e.start()
+        bar = e.toolbar_text()
+        assert "0 tokens" in bar and "One neuron: an affine map" in bar and "step 1/5: The neuron is a dot product" in bar
+        assert "neuron ·" not in bar and "step1-shape" not in bar
+        e.handle("? how do shapes work?")
+    assert "1,230 tokens" in e.toolbar_text()

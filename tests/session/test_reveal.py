@@ -20,28 +20,28 @@ DAY0 = {"MENTOR_FAKE_NOW": "2026-03-02T10:00:00+00:00"}
 def test_reveal_a_step_after_two_honest_tries_in_a_terminal(workspace: Path):
     pexpect = pytest.importorskip("pexpect")
     child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--offline"], cwd=str(workspace),
-                          encoding="utf-8", timeout=120, dimensions=(50, 140), env={**os.environ, "COLUMNS": "140", **DAY0})
-    child.expect("step 1/5\\] > ")
+                          encoding="utf-8", timeout=120, dimensions=(50, 140), env={**os.environ, "COLUMNS": "140", "PROMPT_TOOLKIT_NO_CPR": "1", **DAY0})
+    child.expect("step 1/5\\] >")
     for ack in ("", "ok", "makes sense"):
         child.sendline(ack)
         child.expect("not evidence")
-        child.expect("step 1/5\\] > ")
+        child.expect("step 1/5\\] >")
     child.sendline("/reveal")
     child.expect("Try it yourself first: /reveal opens after two honest tries \\(0 so far")
     child.sendline("(4, 32)")
     child.expect("not what we were looking for")
-    child.expect("step 1/5\\] > ")
+    child.expect("step 1/5\\] >")
     child.sendline("/reveal")
     child.expect("\\(1 so far")
     child.sendline("(32, 5)")
     child.expect("Stuck\\? /reveal")
-    child.expect("step 1/5\\] > ")
+    child.expect("step 1/5\\] >")
     child.sendline("/reveal")
     child.expect("The answer: \\(32, 4\\)")
     child.expect("Step passed with the answer revealed")
     child.expect("comes back in a review on 2026-03-03")
     child.sendline("/next")
-    child.expect("step 2/5\\] > ")
+    child.expect("step 2/5\\] >")
     child.sendline("/quit")
     child.expect("session summary")
     child.expect(pexpect.EOF)
@@ -89,6 +89,7 @@ def test_a_question_revealed_in_a_session_is_left_for_its_review(workspace: Path
     e.handle("y")
     e.handle("y")
     assert e.mode == "done" and e.unit.id == "neuron"
-    assert "sigmoid-neg comes back in a review on 2026-03-03" in events[-1][1]
+    assert "question 1 comes back in a review on 2026-03-03" in events[-1][1]
+    assert not any("sigmoid-neg" in t for _, t, _ in events), "a question id was shown"
     assert not any("now proficient" in t for _, t, _ in events)
     e.handle("/quit")
