@@ -5,12 +5,11 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
-from mentor.render import protect_math
+from mentor.render import lesson_renderable
 from mentor.session.wording import in_session
 
 if TYPE_CHECKING:
@@ -64,10 +63,10 @@ class TerminalUI:
         if kind in ("markdown", "question", "ok", "bad", "warn", "info", "summary"):  # the tool's words, not the mentor's
             text = in_session(text)
         if kind == "markdown":
-            c.print(Markdown(protect_math(text)))
+            c.print(lesson_renderable(text))
         elif kind == "question":
             title = data.get("label") or ("review" if data.get("review") else "question")
-            c.print(Panel(Markdown(protect_math(text)), title=Text(title), border_style="cyan"))
+            c.print(Panel(lesson_renderable(text), title=Text(title), border_style="cyan"))
         elif kind == "ok":
             c.print(Text("✓ " + text, style="bold green"))
             if data.get("explanation"):
@@ -95,7 +94,7 @@ class TerminalUI:
             c.print(Syntax(data.get("code", "").rstrip(), "python", theme="ansi_dark"))
             c.print(Panel(Text(text or "(no output)"), title=title, border_style=style))
         elif kind == "summary":
-            c.print(Panel(Markdown(protect_math(text)), title="session summary", border_style="magenta"))
+            c.print(Panel(lesson_renderable(text), title="session summary", border_style="magenta"))
         elif kind == "end":
             c.print(Text("Session saved. See you tomorrow.", style="dim"))
 
