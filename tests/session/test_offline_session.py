@@ -12,7 +12,7 @@ import pytest
 
 from conftest import REPO, run_mentor
 
-STEP_ANSWERS = ["(32, 4)", "88.7", "0.25", "0.5", "2"]
+STEP_ANSWERS = ["(32, 4)", "nan, with overflow and invalid-value warnings", "0.25", "-0.091", "2.147"]
 EXPLAIN = ("Each branch only exponentiates a non-positive number so exp stays at most one, and np.where evaluates "
            "both branches on every element so the naive branch would still overflow.")
 QUESTION_ANSWERS = ["Returns 0.0 with an overflow warning", "[0.0, 0.0, 1.0]", "16777216", EXPLAIN, "y", "y"]
@@ -158,13 +158,13 @@ def test_full_offline_session_in_a_terminal(workspace: Path):
 
 def test_piped_session_nudges_and_logs_questions_answers_and_verdicts(workspace: Path):
     """stdin is not a terminal: plain lines (no editor), the same nudges, the same transcript."""
-    r = run_mentor("start", "--offline", cwd=workspace, input="(31, 4)\n(32, 4)\n/next\n80\n")  # then end of input
+    r = run_mentor("start", "--offline", cwd=workspace, input="(31, 4)\n(32, 4)\n/next\ninf, with an overflow warning\n")  # then end of input
     assert r.returncode == 0, r.stderr
     out = r.stdout
     box = next(line for line in out.splitlines() if "session summary" in line)
     assert box.startswith("╭"), f"after end of input the summary box does not start its own line: {box!r}"
     assert "✗ not what we were looking for" in out and "A hint: A matmul (a, b) @ (b, c) keeps the outer sizes." in out
-    assert "A hint: exp(x) overflows once it passes the largest finite float32" in " ".join(out.split())
+    assert "A hint: Follow the float64 values: what is np.exp(1000)" in " ".join(out.split())
     assert "step1-shape" not in out and "step2-overflow" not in out
     from mentor.session.wording import SHELL_ADVICE
 
@@ -173,8 +173,8 @@ def test_piped_session_nudges_and_logs_questions_answers_and_verdicts(workspace:
     log = run_mentor("log", cwd=workspace).stdout
     flat = " ".join(log.split())
     for said in ("question ·", "step 1/5: The neuron is a dot product", "user ·", "(31, 4)", "verdict ·",
-                 "✗ not what we were looking for A hint: A matmul", "✓ correct", "Roughly above what x does np.exp(x) overflow",
-                 "80", "✗ 80 is not correct"):
+                 "✗ not what we were looking for A hint: A matmul", "✓ correct", "Someone writes the sigmoid's derivative directly",
+                 "inf, with an overflow warning", "(inf, with an overflow warning) is not correct"):
         assert said in flat, f"{said!r} missing from the transcript"
 
 

@@ -72,7 +72,7 @@ def test_a_question_revealed_in_a_session_is_left_for_its_review(workspace: Path
     events: list = []
     e = _engine(workspace, events)
     e.start()
-    for a in ["(32, 4)", "88.7", "0.25", "0.5", "2"]:
+    for a in ["(32, 4)", "nan, with overflow and invalid-value warnings", "0.25", "-0.091", "2.147"]:
         e.handle(a)
         e.handle("/next")
     assert e.mode == "questions" and e.pending[1].id == "sigmoid-neg"

@@ -33,7 +33,7 @@ def test_nudge_chain_misconception_then_step_hint_then_unit_hint_then_the_step()
     words = nudge(unit, explain, "an activation is cheap since it has few FLOPs to compute", None)  # no trigger: its words
     assert "An activation is cheap" in words
     assert nudge(unit, predict, "[1.0, 1.0, 1.0]", None) == ""  # a unit question with no match: the verdict only
-    assert nudge(unit, unit.steps[1].question, "80", 1).startswith("A hint: exp(x) overflows once it passes")
+    assert nudge(unit, unit.steps[1].question, "C", 1).startswith("A hint: Follow the float64 values")
     bare = unit.model_copy(update={"steps": [s.model_copy(update={"hint": ""}) for s in unit.steps]})
     assert nudge(bare, bare.steps[2].question, "1", 2) == "A hint: " + unit.hints[3]  # the closest unit hint
     assert nudge(bare, bare.steps[0].question, "(31, 4)", 0) == \
