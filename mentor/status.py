@@ -112,7 +112,14 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
     return {"workspace": str(ws.root), "learner": ws.learner_name, "current": cur,
             "next_step": _next_step(cur, snap, course), "active_minutes": minutes, "llm_week": _week_usage(engine),
             "machines": _machines(engine), "hosts": _hosts(engine),
-            "phases": phases, "revealed": _revealed(engine, snap)}
+            "phases": phases, "revealed": _revealed(engine, snap), "project": _project(ws)}
+
+
+def _project(ws: Any) -> str | None:
+    """The course project's headline figures (state.json only: no torch), None without a project."""
+    from mentor.project.view import headline
+
+    return headline(ws.root)
 
 
 def _revealed(engine: Any, snap: Any) -> list[dict[str, Any]]:
@@ -193,4 +200,6 @@ def render_status(r: dict[str, Any]) -> None:
         console.print(Text(f"Machine {mach['hostname']} ({(mach['measured_at'] or '')[:10]}): {mach['summary']}", style="dim"))
     if not r.get("machines"):
         console.print(Text("Machine: not measured yet (`mentor doctor --measure`)", style="dim"))
+    if r.get("project"):
+        console.print(Text(r["project"], style="dim"))
     console.print(Text("Next: ", style="bold") + Text(r["next_step"]))
