@@ -1,0 +1,1 @@
+"""The course project: stages that run the learner's own myllm code."""
