@@ -28,6 +28,7 @@ def _tune(ws: Path) -> None:
                  ("n_chars = 600000", "n_chars = 300000")):
         assert a in text, a
         text = text.replace(a, b)
+    text = text.replace("n_eval = 100", "n_eval = 12").replace("n_train = 400", "n_train = 40")
     cfg.write_text(text, encoding="utf-8")
 
 
@@ -52,6 +53,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ok("data", cwd=ws)
     ok("train", "--max-iters", str(ITERS), cwd=ws)
     ok("sample", "--prompt", "Once", "--max-new-tokens", "20", cwd=ws)
+    ok("sft", "--iters", "4", cwd=ws)
+    ok("dpo", "--iters", "3", cwd=ws)
     ok("report", cwd=ws)
     return ws
 
@@ -77,6 +80,10 @@ def test_every_stage_end_to_end_on_tiny(project: Path) -> None:
     page = (d / "report" / "report.html").read_text()
     assert "<svg" in page and "430,752" in page and "final validation loss" in page
     assert "## Training" in (d / "report" / "report.md").read_text()
+    for stage in ("sft", "dpo"):
+        assert (d / stage / "model.pt").is_file() and st[stage]["held_out"] == 12 and 0 <= st[stage]["after"] <= 1
+        assert (d / "report" / f"{stage}_loss.svg").is_file()
+    assert "Supervised fine-tuning" in page and "Direct preference optimization" in page
 
 
 def test_overview_and_status_show_the_project(project: Path) -> None:

@@ -189,8 +189,42 @@ def _stream(model: Any, tok: Any, L: SimpleNamespace, prompt: str, a: dict[str, 
     return pieces
 
 
+def _aligned(a: dict[str, Any], stage: str) -> dict[str, Any]:
+    """SFT or DPO with mentor/project/align.py on the learner's modules; the tuned model saved by their save_checkpoint."""
+    from mentor.project import align
+
+    L = learner("tokenizer", "model", "optim", "checkpoint", "sampling", "kv_cache", "sft", "dpo")
+    tok = load_tokenizer(a, L)
+    model, _ = build_model(a, L, "cpu", a["checkpoint"])
+    c = a["settings"]
+    row = lambda r: emit("row", **{k: _num(v) for k, v in r.items()})  # noqa: E731
+    if stage == "sft":
+        train_items, held = align.make_sft_items(c["n_train"], a["seed"]), align.make_sft_items(c["n_eval"], a["seed"] + 1000)
+        emit("progress", message=f"answer accuracy before, on {len(held)} held-out questions")
+        before = align.answer_accuracy(model, tok, held, L)
+        emit("progress", message=f"before: {before:.1%}; fine-tuning for {c['iters']} iterations")
+        rows = align.run_sft(model, tok, train_items, L, iters=c["iters"], lr=c["lr"], batch_size=c["batch_size"],
+                             max_len=c["max_len"], seed=a["seed"], callback=row)
+        after = align.answer_accuracy(model, tok, held, L)
+    else:
+        reference, _ = build_model(a, L, "cpu", a["checkpoint"])
+        train_items = align.make_preference_items(c["n_train"], a["seed"])
+        held = align.make_preference_items(c["n_eval"], a["seed"] + 1000)
+        before = align.preference_accuracy(model, tok, held, L, max_len=c["max_len"])
+        emit("progress", message=f"preference accuracy before: {before:.1%} on {len(held)} held-out pairs; "
+                                 f"DPO for {c['iters']} iterations")
+        rows = align.run_dpo(model, reference, tok, train_items, L, iters=c["iters"], lr=c["lr"], beta=c["beta"],
+                             batch_size=c["batch_size"], max_len=c["max_len"], seed=a["seed"], callback=row)
+        after = align.preference_accuracy(model, tok, held, L, max_len=c["max_len"])
+    opt = L.optim.AdamW(model.parameters(), lr=c["lr"])
+    L.checkpoint.save_checkpoint(model, opt, c["iters"], a["out"])
+    return {"before": before, "after": after, "held_out": len(held), "train_items": len(train_items),
+            "final_loss": rows[-1]["loss"] if rows else None}
+
+
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "tokenizer": stage_tokenizer, "data": stage_data, "train": stage_train, "sample": stage_sample}
+    "tokenizer": stage_tokenizer, "data": stage_data, "train": stage_train, "sample": stage_sample,
+    "sft": lambda a: _aligned(a, "sft"), "dpo": lambda a: _aligned(a, "dpo")}
 
 
 def _frames(tb: Any, root: Path) -> list[dict[str, Any]]:
