@@ -125,7 +125,7 @@ def preset(size: str) -> ProjectConfig:
         model = dict(vocab_size=512, context_length=128, d_model=96, n_layers=3, n_heads=4, d_ff=256)
         train = dict(batch_size=16, max_iters=600, lr_max=3e-3, lr_min=3e-4, warmup_iters=30, eval_interval=50, eval_iters=5)
         data = dict(n_chars=600_000)
-        sft, dpo = dict(iters=150, lr=1e-3, batch_size=8, n_train=400, n_eval=100), dict(iters=80, lr=3e-4, beta=0.1, n_train=400, n_eval=100)
+        sft, dpo = dict(iters=500, lr=1e-3, batch_size=8, n_train=400, n_eval=100), dict(iters=80, lr=3e-4, beta=0.1, n_train=400, n_eval=100)
     elif size == "small":
         model = dict(vocab_size=4096, context_length=256, d_model=256, n_layers=10, n_heads=8, d_ff=_d_ff(256))
         train = dict(batch_size=32, max_iters=5000, lr_max=1e-3, lr_min=1e-4, warmup_iters=200, eval_interval=250, eval_iters=20)
