@@ -10,7 +10,7 @@ import typer
 
 from mentor import __version__
 from mentor.commands import (audit_cmd, check_cmd, config_cmd, dev_cmd, doctor_cmd, interview_cmd, lab_cmd, lesson_cmd,
-                             session_cmd, status_cmd, sync_cmd, workspace_cmd)
+                             project_cmd, session_cmd, status_cmd, sync_cmd, workspace_cmd)
 from mentor.commands.common import state
 from mentor.errors import MentorError
 
@@ -67,6 +67,7 @@ doctor_cmd.register(app)
 sync_cmd.register(app)
 audit_cmd.register(app)
 interview_cmd.register(app)
+project_cmd.register(app)
 app.add_typer(dev_cmd.app, name="dev", help="Course authoring: validate the curriculum and self-check units.")
 
 

@@ -222,3 +222,17 @@ def write_corpus(path: str | os.PathLike, n_chars: int, seed: int = 0, story_sep
         f.write(data)
         written += len(data.encode("utf-8"))
     return written
+
+
+# ----------------------------------------------------------------------------- for other generators
+# The project's question sets (mentor/project/align.py) build short stories from the same cast and words.
+PLACES: tuple[str, ...] = tuple(_PLACES)
+OBJECTS: tuple[str, ...] = tuple(_OBJECTS)
+MOVES: tuple[str, ...] = tuple(_MOVE)
+TIMES: tuple[str, ...] = tuple(_TIME)
+
+
+def story_cast(rng: random.Random) -> tuple[str, str, str, str]:
+    """(hero, friend, town, thing) of a new story, drawn from rng exactly as the stories draw their cast."""
+    s = _Story(rng)
+    return s.hero, s.friend, s.town, s.thing

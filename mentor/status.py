@@ -117,7 +117,14 @@ def gather(ws: Any, course: Any) -> dict[str, Any]:
             "next_step": _next_step(cur, snap, course, reviews), "reviews": reviews,
             "course_complete": done and any(r["id"] == "final" and r["passed"] for r in reviews), "active_minutes": minutes, "llm_week": _week_usage(engine),
             "machines": _machines(engine), "hosts": _hosts(engine),
-            "phases": phases, "revealed": _revealed(engine, snap)}
+            "phases": phases, "revealed": _revealed(engine, snap), "project": _project(ws)}
+
+
+def _project(ws: Any) -> str | None:
+    """The course project's headline figures (state.json only: no torch), None without a project."""
+    from mentor.project.view import headline
+
+    return headline(ws.root)
 
 
 def _reviews(course: Any, snap: Any, engine: Any) -> list[dict[str, Any]]:
@@ -249,4 +256,6 @@ def render_status(r: dict[str, Any]) -> None:
         console.print(Text(f"Machine {mach['hostname']} ({(mach['measured_at'] or '')[:10]}): {mach['summary']}", style="dim"))
     if not r.get("machines"):
         console.print(Text("Machine: not measured yet (`mentor doctor --measure`)", style="dim"))
+    if r.get("project"):
+        console.print(Text(r["project"], style="dim"))
     console.print(Text("Next: ", style="bold") + Text(r["next_step"]))
