@@ -39,8 +39,16 @@ def test_lab_refuses_a_function_not_written_yet(workspace: Path):
 
 
 def test_lab_refuses_a_unit_without_a_lab(workspace: Path):
-    r = run_mentor("lab", "losses", "--predict", "5", cwd=workspace)
-    assert r.returncode == 2 and "unit 'losses' has no lab yet" in " ".join(r.stderr.split()), r.stderr
+    from mentor.curriculum import load_course
+    from mentor.errors import MentorError
+    from mentor.labs.flow import prepare
+    from mentor.workspace import find_workspace
+
+    c = load_course()
+    bare = c.units["neuron"].model_copy(update={"lab": None})
+    with pytest.raises(MentorError) as e:
+        prepare(find_workspace(workspace), c, bare)
+    assert e.value.message == "unit 'neuron' has no lab yet" and "units with a lab: neuron" in (e.value.hint or "")
 
 
 def test_lab_refuses_a_locked_unit(workspace: Path):
@@ -215,3 +223,35 @@ def test_terminal_chart_with_a_log_x_sweep_and_svg(tmp_path: Path):
     assert "4096" in text and "N (log scale)" in text and "bound = 100" in text
     svg = write_svg(c, tmp_path / "s.svg").read_text()
     assert "N (log)" in svg and "<polyline" in svg
+
+
+# ------------------------------------------------------------------ /lab in a live session
+def test_slash_lab_in_an_offline_session(workspace: Path):
+    from mentor.curriculum import course
+    from mentor.session.engine import SessionEngine
+    from mentor.session.prompting import default_persona
+    from mentor.workspace import find_workspace
+
+    events: list = []
+    e = SessionEngine(find_workspace(workspace), course(), minutes=60, client=None, persona=default_persona(),
+                      emit=lambda k, t, d: events.append((k, t, d)))
+    e.start()
+    e.handle("/lab")
+    assert events[-1][0] == "warn" and "relu() in myllm/neuron.py, which is not written yet" in events[-1][1]
+    _write_relu(workspace)
+    e.handle("/lab")
+    assert any(k == "markdown" and "# Lab: ReLU at memory speed" in t for k, t, _ in events)
+    assert "Type /lab followed by your prediction" in events[-1][1]
+    e.handle("/lab fast")
+    assert events[-1][0] == "warn" and "'fast' is not a number" in events[-1][1]
+    e.present_exercise()  # past the lesson steps: no question pending, so the lab asks its explanation
+    e.handle("/lab 6 GB/s")
+    info = next(t for k, t, _ in reversed(events) if k == "info" and "measured achieved bandwidth of relu" in t)
+    assert "bound (one-core copy bandwidth): 20 GB/s" in info and "picture saved:" in info
+    assert events[-1][0] == "question" and events[-1][2]["id"] == "lab-relu-gap"
+    e.handle(EXPLAIN)
+    for _ in range(3):
+        e.handle("y")
+    assert _rows(workspace, "SELECT question_id, verdict, session_id IS NOT NULL FROM answer ORDER BY id")[-2:] == [
+        ("lab-predict", "correct" if _rows(workspace, "SELECT within FROM lab_run")[0][0] else "incorrect", 1),
+        ("lab-relu-gap", "self_correct", 1)]

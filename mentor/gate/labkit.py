@@ -43,9 +43,19 @@ def _quantile(sorted_xs: list[float], q: float) -> float:
 
 
 def time_call(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 5, min_time_s: float = 0.2,
-              max_calls: int = 1000) -> Timing:
-    """Median wall time of `fn()` over at least `repeats` calls and `min_time_s` seconds (after `warmup` calls)."""
-    assert repeats >= 1 and warmup >= 0
+              max_calls: int = 1000, batch: int = 1) -> Timing:
+    """Median wall time of `fn()` over at least `repeats` samples and `min_time_s` seconds (after `warmup` calls).
+
+    `batch`: calls per timed sample (the times reported are per call). Give a short peer the batch that makes
+    a sample as long as the subject's call (`matched_batch`): on a busy machine a call shorter than a scheduler
+    time slice escapes the other processes, a long one does not, and the comparison would be unfair."""
+    assert repeats >= 1 and warmup >= 0 and batch >= 1
+    if batch > 1:
+        one = fn
+
+        def fn() -> None:
+            for _ in range(batch):
+                one()
     for _ in range(warmup):
         fn()
     times: list[float] = []
@@ -62,9 +72,18 @@ def time_call(fn: Callable[[], Any], *, warmup: int = 1, repeats: int = 5, min_t
                 _gc_enable()
         times.append(dt)
         total += dt
-    xs = sorted(times)
+    xs = sorted(t / batch for t in times)
     med = _quantile(xs, 0.5)
-    return Timing(med, xs[0], (_quantile(xs, 0.75) - _quantile(xs, 0.25)) / med if med > 0 else 0.0, len(xs))
+    return Timing(med, xs[0], (_quantile(xs, 0.75) - _quantile(xs, 0.25)) / med if med > 0 else 0.0, len(xs) * batch)
+
+
+def matched_batch(fn: Callable[[], Any], target_s: float, cap: int = 10000) -> int:
+    """How many calls of `fn` last about `target_s` (one call timed after one warm-up call)."""
+    fn()
+    t0 = _perf()
+    fn()
+    one = max(_perf() - t0, 1e-7)
+    return max(1, min(cap, round(target_s / one)))
 
 
 def peak_traced_bytes(fn: Callable[[], Any]) -> tuple[int, Any]:

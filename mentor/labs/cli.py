@@ -10,6 +10,8 @@ from rich.text import Text
 from mentor.errors import MentorError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from mentor.curriculum import Course, Unit
     from mentor.workspace import Workspace
 
@@ -48,7 +50,7 @@ def _explain(ws: "Workspace", course: "Course", unit: "Unit") -> None:
     _judged(engine, unit)
 
 
-def _judged(engine: object, unit: "Unit") -> None:
+def _judged(engine: "Engine", unit: "Unit") -> None:
     from mentor.asking import _read
     from mentor.grading import Grade
     from mentor.lesson import question_markdown

@@ -7,13 +7,15 @@ session's judge online, self-assessed offline) when no other question is pending
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mentor.errors import MentorError
 
+if TYPE_CHECKING:
+    from mentor.session.engine import SessionEngine
 
-def lab_command(e: Any, arg: str) -> None:
-    """`e` is the session engine (mentor/session/engine.py)."""
+
+def lab_command(e: "SessionEngine", arg: str) -> None:
     from mentor.labs import flow
     from mentor.labs.compare import parse_prediction
 
@@ -27,6 +29,7 @@ def lab_command(e: Any, arg: str) -> None:
         e.emit("warn", f"{err.message}" + (f" — {err.hint}" if err.hint else ""))
         return
     lab = unit.lab
+    assert lab is not None  # prepare() refused a unit without one
     if not arg:
         e.emit("markdown", flow.intro_markdown(unit, prep.profile))
         e.emit("info", f"Type /lab followed by your prediction, e.g. /lab 12 {lab.figure.unit}")

@@ -25,7 +25,8 @@ def lab_rmsnorm_traffic(ctx):
     with torch.no_grad():
         yours = labkit.time_call(lambda: norm(x), warmup=2, repeats=5, min_time_s=0.2)
         builtin = labkit.time_call(lambda: F.rms_norm(x, (D,), w, 1e-5), warmup=2, repeats=5, min_time_s=0.2)
-        copy = labkit.time_call(lambda: out.copy_(x), warmup=2, repeats=5, min_time_s=0.2)
+        k = labkit.matched_batch(lambda: out.copy_(x), yours.median_s)  # as long as your call: the same machine load
+        copy = labkit.time_call(lambda: out.copy_(x), warmup=1, repeats=5, min_time_s=0.1, batch=k)
     return {"gbps": moved / yours.median_s / 1e9, "builtin_gbps": moved / builtin.median_s / 1e9,
             "copy_gbps": moved / copy.median_s / 1e9, "ratio_to_builtin": yours.median_s / builtin.median_s,
             "ms": yours.median_s * 1e3, "builtin_ms": builtin.median_s * 1e3}
