@@ -265,10 +265,13 @@ def test_a_killed_watch_leaves_no_warm_parent(workspace):
     marker = workspace / "parent.txt"
     _parent_probe(workspace, marker)
     proc = subprocess.Popen([sys.executable, "-m", "mentor.cli", "check", "neuron", "--watch"], cwd=workspace,
-                            env=_mentor_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=_mentor_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         server, argv = _read_parent(marker)
         assert "forkserver.py" in argv
+        for line in proc.stderr:  # the first check is over: the warm parent is idle, waiting for the next
+            if "watching" in line:
+                break
     finally:
         proc.kill()  # SIGKILL: no cleanup code of mentor runs
         proc.wait()
@@ -283,3 +286,28 @@ def test_a_single_check_stays_cold(workspace):
     assert json.loads(r.stdout)["status"] == "pass", r.stdout + r.stderr
     _, argv = _read_parent(marker, timeout=1)
     assert "forkserver.py" not in argv and "mentor.cli" in argv
+
+
+def test_session_checks_fork_from_a_warm_parent_started_with_the_session(workspace):
+    pexpect = pytest.importorskip("pexpect")
+    marker = workspace / "parent.txt"
+    _parent_probe(workspace, marker)
+    child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--offline"], cwd=str(workspace),
+                          encoding="utf-8", timeout=120, dimensions=(50, 140), env=_mentor_env())
+    try:
+        child.expect("\\] > ")
+        [server] = _server_pids(child.pid)  # started with the session, before any /check
+        servers = []
+        for _ in range(2):
+            child.sendline("/check")
+            child.expect("PASS")
+            servers.append(_read_parent(marker)[0])
+            marker.unlink()
+            child.expect("\\] > ")
+        assert servers == [server, server]
+        child.sendintr()
+        child.expect("session summary")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert _gone(server), "the warm parent outlived `mentor start`"
