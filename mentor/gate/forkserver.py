@@ -27,6 +27,7 @@ dies it is restarted for the next check, and the check that lost it runs again c
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import select
@@ -364,10 +365,14 @@ class WarmPool:
     def _key(spec: GateSpec) -> tuple[str, ...]:
         """The modules the parent imports (the last entry is the thread count, set in its environment).
 
-        With torch also torch._inductor.config (it imports torch._dynamo): the harness's
+        Only what a cold check imports before learner code runs: numpy always (testkit), torch only when
+        the hidden tests or the reference modules they use import it (a torch parent would otherwise
+        leave the learner ~0.5 GB less of the check's address-space limit than a cold check, e.g. in
+        the BPE units). With torch also torch._inductor.config (it imports torch._dynamo): the harness's
         `torch.use_deterministic_algorithms` imports it before its tampering snapshot, ~2 s more.
         """
-        mods = ("numpy",) if spec.numpy_only else ("numpy", "torch", "torch._inductor.config")
+        torch = not spec.numpy_only and imports_torch(spec.tests_path)
+        mods = ("numpy", "torch", "torch._inductor.config") if torch else ("numpy",)
         return mods + (f"threads={spec.threads}",)
 
     def server_for(self, spec: GateSpec) -> WarmServer | None:
@@ -391,6 +396,43 @@ class WarmPool:
             srv.abandon()
         self.servers.clear()
         self._tmp.cleanup()
+
+
+def _executed_at_import(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements a module runs when imported: everything but the bodies of functions."""
+    for child in ast.iter_child_nodes(node):
+        yield child
+        if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            yield from _executed_at_import(child)
+
+
+def imports_torch(tests_path: Path) -> bool:
+    """Whether loading hidden tests imports torch: at module level, theirs or of the reference/mentor
+    modules they import (transitively)."""
+    from mentor.paths import package_root, reference_root
+
+    roots = {"reference_impl": reference_root(), "mentor": package_root()}
+    todo, seen = [Path(tests_path)], set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        for node in _executed_at_import(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "torch":
+                    return True
+                if parts[0] in roots:
+                    base = roots[parts[0]].joinpath(*parts)
+                    todo += [base.with_suffix(".py"), base / "__init__.py"]
+    return False
 
 
 _ACTIVE: WarmPool | None = None
