@@ -7,6 +7,7 @@ from mentor.gate.guard import banned_match, scan_source
 from mentor.gate.runner import run_gate, spec_for
 from mentor.mutants import reference_source
 from mentor.selfcheck import reference_package
+from warm_mode import gate_mode  # noqa: F401  (the run-time guard is tested cold and warm)
 
 BANNED = {"torch._foreach_*": "write the update yourself", "torch.optim.AdamW": ""}
 
@@ -34,7 +35,7 @@ def test_static_scan_finds_every_spelling_of_a_prefix_ban():
     assert "torch._foreach_mul_" in found[1].message
 
 
-def test_runtime_refuses_a_dynamically_spelled_prefix_ban(tmp_path):
+def test_runtime_refuses_a_dynamically_spelled_prefix_ban(gate_mode, tmp_path):
     """getattr(torch, "_foreach_" + ...) gets past the static scan; the sandbox refuses the call."""
     ws = reference_package(tmp_path)
     src = reference_source("optim").replace(

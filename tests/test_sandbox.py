@@ -1,4 +1,7 @@
-"""The sandbox survives hostile or broken learner code, names each verdict, and keeps the DB intact."""
+"""The sandbox survives hostile or broken learner code, names each verdict, and keeps the DB intact.
+
+Every test that runs the gate takes `gate_mode`: it runs cold and warm (forked from the warm parent).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import pytest
 from conftest import check_json
 from mentor.curriculum import course
 from mentor.gate.runner import GateSpec, run_gate, spec_for
+from warm_mode import gate_mode  # noqa: F401  (each sandbox test runs cold and warm)
 
 REF = (Path(__file__).resolve().parent.parent / "reference_impl" / "neuron.py").read_text()
 
@@ -51,7 +55,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("name,body,status,verdict,limits", CASES, ids=[c[0] for c in CASES])
-def test_hostile_code_in_a_function(tmp_path, name, body, status, verdict, limits):
+def test_hostile_code_in_a_function(gate_mode, tmp_path, name, body, status, verdict, limits):
     ws = _neuron_ws(tmp_path, body)
     res = run_gate(ws, _spec(**limits), seed=1)
     assert res.status == status, (res.status, res.verdict, res.message)
@@ -66,7 +70,7 @@ def test_hostile_code_in_a_function(tmp_path, name, body, status, verdict, limit
         assert "possible infinite loop" in res.message
 
 
-def test_sleeping_child_is_killed(tmp_path):
+def test_sleeping_child_is_killed(gate_mode, tmp_path):
     marker = tmp_path / "child.pid"
     ws = _neuron_ws(tmp_path, f"import subprocess\np = subprocess.Popen(['sleep', '600'])\nopen({str(marker)!r}, 'w').write(str(p.pid))")
     res = run_gate(ws, _spec(), seed=1)
@@ -93,14 +97,14 @@ def test_sleeping_child_is_killed(tmp_path):
     ("import sys\nsys.modules['x'] = None", "tampering"),
     ("import torch", "numpy_only"),
 ])
-def test_reference_import_and_tampering_refused(tmp_path, body, verdict):
+def test_reference_import_and_tampering_refused(gate_mode, tmp_path, body, verdict):
     ws = _neuron_ws(tmp_path, body, where="import")
     res = run_gate(ws, _spec(), seed=1)
     assert res.status == "error"
     assert res.verdict == verdict, res.message
 
 
-def test_dynamic_tampering_caught_at_run_time(tmp_path):
+def test_dynamic_tampering_caught_at_run_time(gate_mode, tmp_path):
     # spelled so the static guard cannot see it: the runtime snapshot must
     ws = _neuron_ws(tmp_path, "import numpy\nsetattr(numpy, 'ab' + 's', lambda x: 0 * x)", where="import")
     res = run_gate(ws, _spec(), seed=1)
@@ -108,14 +112,14 @@ def test_dynamic_tampering_caught_at_run_time(tmp_path):
     assert "numpy.abs" in res.message
 
 
-def test_forged_results_on_stdout_are_ignored(tmp_path):
+def test_forged_results_on_stdout_are_ignored(gate_mode, tmp_path):
     forged = 'import json\nprint(json.dumps({"event": "done"}))\nprint("deadbeef {\\"event\\": \\"done\\"}")'
     ws = _neuron_ws(tmp_path, forged + "\nraise NotImplementedError", where="linear")
     res = run_gate(ws, _spec(), seed=1)
     assert res.status == "fail"
 
 
-def test_syntax_error_names_file_and_line(tmp_path):
+def test_syntax_error_names_file_and_line(gate_mode, tmp_path):
     ws = _neuron_ws(tmp_path, "def broken(:\n    pass", where="import")
     res = run_gate(ws, _spec(), seed=1)
     assert res.verdict == "syntax"
@@ -138,7 +142,7 @@ def test_every_verdict_through_the_cli_keeps_the_db_intact(workspace):
     assert [r[0] for r in rows] == verdicts
 
 
-def test_a_passing_test_may_return_a_note(tmp_path):
+def test_a_passing_test_may_return_a_note(gate_mode, tmp_path):
     ws = _neuron_ws(tmp_path / "ws", "", where="import")
     tests = tmp_path / "notes_tests.py"
     tests.write_text("def test_timed(ctx):\n    return 'cached 3.0x faster'\n\ndef test_plain(ctx):\n    pass\n")

@@ -64,9 +64,12 @@ def register(app: typer.Typer) -> None:
             except CheckCancelled:
                 raise typer.Exit(130)
             raise typer.Exit(rc)
+        from mentor.gate.forkserver import warm_checks
         from mentor.watch import watch_loop
 
-        if watch_loop(ws.package, once):
+        with warm_checks(c, u):  # re-checks fork from a parent that has imported torch once
+            stopped = watch_loop(ws.package, once)
+        if stopped:
             raise typer.Exit(130)
 
 

@@ -20,16 +20,23 @@ def register(app: typer.Typer) -> None:
         mentor_name: Optional[str] = typer.Option(None, "--mentor", help="Mentor persona (see `mentor mentors list`)."),
     ) -> None:
         """The daily session: plan, due reviews, the current unit step by step, the mentor, /check, a summary."""
+        from mentor.gate.forkserver import warm_checks
         from mentor.session.editor import make_reader
         from mentor.session.setup import build_engine
         from mentor.session.tui import TerminalUI, run_session
 
         ws = workspace()
         ui = TerminalUI()
-        engine = build_engine(ws, course(), minutes=minutes or ws.session_minutes, offline=offline,
+        c = course()
+        engine = build_engine(ws, c, minutes=minutes or ws.session_minutes, offline=offline,
                               mentor=mentor_name, emit=ui)
         ui.show_reasoning = engine.show_reasoning
-        run_session(engine, make_reader(ws.root / ".mentor" / "history"))
+        from mentor.mastery import current_unit
+        from mentor.progress import refresh
+
+        cur = current_unit(c, refresh(ws.engine(), c).states)
+        with warm_checks(c, c.units[cur] if cur else None):  # /check forks from a parent that imports torch while you read
+            run_session(engine, make_reader(ws.root / ".mentor" / "history"))
 
     @app.command()
     def prompt(

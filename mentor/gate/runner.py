@@ -20,11 +20,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mentor.gate.forkserver import ServerLost, active_pool
 from mentor.gate.guard import scan_unit
 from mentor.gate.result import CheckResult, TestResult
 from mentor.paths import package_root, reference_root
+
+if TYPE_CHECKING:
+    from mentor.gate.forkserver import WarmChild, WarmServer
 
 HARNESS = Path(__file__).with_name("harness.py")
 HARD_OUTPUT_BYTES = 8 << 20  # beyond this the learner's output floods: the process is killed
@@ -103,7 +107,7 @@ def _prlimit(pid: int, spec: GateSpec) -> None:
             pass
 
 
-def _env(spec: GateSpec, tmp: str) -> dict[str, str]:
+def sandbox_env(spec: GateSpec, tmp: str) -> dict[str, str]:
     env = {k: os.environ[k] for k in ENV_PASS if k in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
     t = str(spec.threads)
@@ -199,20 +203,68 @@ def _config(workspace: Path, spec: GateSpec, seed: int, nonce: str, sample_at: f
 
 
 def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
+    """Run the harness in a fresh sandbox process: forked from the warm parent inside a `warm_checks()`
+    scope (mentor/gate/forkserver.py), else (and if the warm parent is lost) a cold `python -I`."""
+    pool = active_pool()
+    if pool is not None and pool.lock.acquire(blocking=False):  # one check at a time per warm parent
+        try:
+            server = pool.server_for(spec)
+            if server is not None:
+                _run_sandbox(workspace, spec, res, server)
+                return
+        except ServerLost:
+            pool.stats["lost"] += 1  # nothing of the lost run was kept: the check runs again, cold
+        finally:
+            pool.lock.release()
+    if pool is not None:
+        pool.stats["cold"] += 1
+    _run_sandbox(workspace, spec, res, None)
+
+
+def _start(spec: GateSpec, tmp: str, cfg_r: int, res_w: int) -> subprocess.Popen:
+    late = hasattr(resource, "prlimit")
+    proc = subprocess.Popen(
+        [sys.executable, "-I", str(HARNESS), str(cfg_r), str(res_w)], stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=sandbox_env(spec, tmp),
+        pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=None if late else (lambda: _limits(spec)))
+    if late:
+        try:
+            _prlimit(proc.pid, spec)
+        except BaseException:
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
+    return proc
+
+
+def _run_sandbox(workspace: Path, spec: GateSpec, res: CheckResult, server: WarmServer | None) -> None:
     nonce = secrets.token_hex(16)
     cfg_r, cfg_w = os.pipe()
     res_r, res_w = os.pipe()
     with tempfile.TemporaryDirectory(prefix="mentor-check-") as tmp:
-        late = hasattr(resource, "prlimit")
         # CLOCK_MONOTONIC is system-wide on Linux and macOS: the harness can compare against it
         sample_at = time.monotonic() + spec.time_limit_s - _sample_margin(spec.time_limit_s)
-        proc = subprocess.Popen(
-            [sys.executable, "-I", str(HARNESS), str(cfg_r), str(res_w)], stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=_env(spec, tmp),
-            pass_fds=(cfg_r, res_w), start_new_session=True, preexec_fn=None if late else (lambda: _limits(spec)))
+        proc: subprocess.Popen | WarmChild
+        try:
+            if server is None:
+                proc = _start(spec, tmp, cfg_r, res_w)
+                stdout = proc.stdout
+            else:  # the child sets the same limits itself, before it reads its config
+                out_r, out_w = os.pipe()
+                try:
+                    proc = server.launch(out_w, cfg_r, res_w, _limit_values(spec), sandbox_env(spec, tmp), tmp, HARNESS)
+                except BaseException:
+                    os.close(out_r)
+                    raise
+                finally:
+                    os.close(out_w)
+                stdout = os.fdopen(out_r, "rb")
+        except BaseException:
+            for fd in (cfg_r, cfg_w, res_r, res_w):
+                os.close(fd)
+            raise
+        lost = None
         try:  # from here on the sandbox never outlives this call, Ctrl-C (KeyboardInterrupt) included
-            if late:
-                _prlimit(proc.pid, spec)
             os.close(cfg_r)
             os.close(res_w)
             with os.fdopen(cfg_w, "wb") as f:
@@ -221,9 +273,9 @@ def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
 
             def flood() -> None:
                 flooded.set()
-                _kill_group(proc.pid)
+                _kill(proc)
 
-            out = _OutputReader(proc.stdout, spec.output_kb << 10, flood)
+            out = _OutputReader(stdout, spec.output_kb << 10, flood)
             results = _ResultReader(res_r, nonce)
             out.start()
             results.start()
@@ -232,16 +284,30 @@ def _spawn(workspace: Path, spec: GateSpec, res: CheckResult) -> None:
                 proc.wait(timeout=spec.time_limit_s)
             except subprocess.TimeoutExpired:
                 timed_out = True
+            except ServerLost as e:
+                lost = e
         finally:
-            _kill_group(proc.pid)
-            proc.wait()
+            _kill(proc)
+            try:
+                proc.wait()
+            except ServerLost as e:
+                lost = lost or e
         out.join(timeout=2)
         results.join(timeout=2)
+    if lost is not None:
+        raise lost
     res.output = out.buf.decode("utf-8", "replace")
     res.output_truncated = out.total > len(out.buf)
     _interpret(res, spec, results.messages, proc.returncode, timed_out, flooded.is_set())
     if res.verdict == "harness" and not res.tests and spec.prefix != "test_":
         res.message = f"{spec.tests_path.name} defines no {spec.prefix}* functions"
+
+
+def _kill(proc: subprocess.Popen | WarmChild) -> None:
+    if isinstance(proc, subprocess.Popen):
+        _kill_group(proc.pid)
+    else:
+        proc.kill_group()
 
 
 def _interpret(res: CheckResult, spec: GateSpec, msgs: list[dict[str, Any]], rc: int, timed_out: bool, flooded: bool) -> None:
