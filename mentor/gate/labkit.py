@@ -120,3 +120,23 @@ def traced_bytes_kept(fn: Callable[[], Any]) -> tuple[int, Any]:
         if started:
             _tracemalloc.stop()
     return max(0, now - base), out
+
+
+def saved_tensor_bytes(fn: Callable[[], Any], exclude: Any = ()) -> tuple[int, Any]:
+    """(bytes autograd saves for backward while fn() runs, fn's result): every saved tensor's storage
+    counted once (a view and its base are one storage), storages whose data_ptr is in `exclude`
+    (e.g. the model's parameters, the inputs) left out. torch is imported here, on first use."""
+    import torch
+
+    skip = set(exclude)
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: Any) -> Any:
+        st = t.untyped_storage()
+        if st.data_ptr() not in skip:
+            seen[(st.data_ptr(), st.nbytes())] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return sum(seen.values()), out

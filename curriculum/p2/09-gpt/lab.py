@@ -7,24 +7,9 @@ storage once and the parameters excluded, and divided by the B * T tokens.
 
 import torch
 
-from mentor.gate import labkit  # noqa: F401  (the same import every lab makes before learner code)
+from mentor.gate import labkit
 
 V, T, D, L, H, DFF, B = 512, 128, 128, 2, 4, 384, 2
-
-
-def _saved(model, fn):
-    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if st.data_ptr() not in params:
-            seen[(st.data_ptr(), st.nbytes())] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return sum(seen.values()), out
 
 
 def lab_activation_memory(ctx):
@@ -34,7 +19,7 @@ def lab_activation_memory(ctx):
     model = GPT(V, T, D, L, H, DFF)
     g = ctx.torch_generator()
     idx = torch.randint(0, V, (B, T), generator=g)
-    saved, logits = _saved(model, lambda: model(idx))
+    saved, logits = labkit.saved_tensor_bytes(lambda: model(idx), {p.untyped_storage().data_ptr() for p in model.parameters()})
     logits.float().logsumexp(-1).mean().backward()  # the graph is real
     return {"bytes_per_token": saved / (B * T), "per_layer_per_token": saved / (B * T) / L,
             "d": D, "d_ff": DFF, "n_layers": L, "n_heads": H, "T": T, "V": V, "saved_mib": saved / 2**20}

@@ -8,23 +8,9 @@ and backpropagated before the next, so only one chunk's saved tensors are alive 
 
 import torch
 
-from mentor.gate import labkit  # noqa: F401  (the same import every lab makes before learner code)
+from mentor.gate import labkit
 
 B, T, V, CHUNKS = 4, 256, 8192, 8
-
-
-def _saved(fn, exclude):
-    seen = {}
-
-    def pack(t):
-        st = t.untyped_storage()
-        if st.data_ptr() not in exclude:
-            seen[(st.data_ptr(), st.nbytes())] = st.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return sum(seen.values()), out
 
 
 def lab_loss_memory(ctx):
@@ -34,7 +20,7 @@ def lab_loss_memory(ctx):
     logits = torch.randn(B, T, V, generator=g).requires_grad_()
     targets = torch.randint(0, V, (B, T), generator=g)
     mine = {logits.untyped_storage().data_ptr()}
-    full, loss = _saved(lambda: ce(logits, targets), mine)
+    full, loss = labkit.saved_tensor_bytes(lambda: ce(logits, targets), mine)
     loss.backward()
     rows = logits.detach().reshape(-1, V)
     t = targets.reshape(-1)
@@ -42,7 +28,7 @@ def lab_loss_memory(ctx):
     peak = 0
     for i in range(CHUNKS):
         part = rows[i * n:(i + 1) * n].clone().requires_grad_()
-        kept, l = _saved(lambda: ce(part, t[i * n:(i + 1) * n]), {part.untyped_storage().data_ptr()})
+        kept, l = labkit.saved_tensor_bytes(lambda: ce(part, t[i * n:(i + 1) * n]), {part.untyped_storage().data_ptr()})
         (l / CHUNKS).backward()
         peak = max(peak, kept)
     mib = 2.0 ** 20
