@@ -224,7 +224,7 @@ def test_a_check_whose_parent_is_killed_runs_again_cold(tmp_path):
 def _mentor_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTOR_WORKSPACE")}
     env.pop("MENTOR_WARM", None)
-    return {**env, "COLUMNS": "140"}
+    return {**env, "COLUMNS": "140", "PROMPT_TOOLKIT_NO_CPR": "1"}
 
 
 def _parent_probe(ws: Path, marker: Path) -> Path:
@@ -305,7 +305,7 @@ def test_session_checks_fork_from_a_warm_parent_started_with_the_session(workspa
     child = pexpect.spawn(sys.executable, ["-m", "mentor.cli", "start", "--offline"], cwd=str(workspace),
                           encoding="utf-8", timeout=120, dimensions=(50, 140), env=_mentor_env())
     try:
-        child.expect("\\] > ")
+        child.expect("\\] >")
         [server] = _server_pids(child.pid)  # started with the session, before any /check
         servers = []
         for _ in range(2):
@@ -313,7 +313,7 @@ def test_session_checks_fork_from_a_warm_parent_started_with_the_session(workspa
             child.expect("PASS")
             servers.append(_read_parent(marker)[0])
             marker.unlink()
-            child.expect("\\] > ")
+            child.expect("\\] >")
         assert servers == [server, server]
         child.sendintr()
         child.expect("session summary")
