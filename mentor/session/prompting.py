@@ -89,7 +89,8 @@ def unit_context(unit: Any, *, learner_visible: bool = False, compact: bool = Fa
         objectives=_bullets(unit.objectives), steps=steps, module=unit.exercise.module,
         symbols=_bullets([f"{s.signature} — {s.summary}" for s in unit.exercise.symbols]),
         banned=", ".join(b.api for b in unit.exercise.banned) or "nothing beyond the phase rules",
-        facts=_bullets(unit.facts), misconceptions=_bullets([f"WRONG: {m.wrong} RIGHT: {m.right}" for m in unit.misconceptions]),
+        facts=resolve(_bullets(unit.facts)),
+        misconceptions=resolve(_bullets([f"WRONG: {m.wrong} RIGHT: {m.right}" for m in unit.misconceptions])),
         hints=_bullets(unit.hints) if not learner_visible else "- (the tool reveals hints one at a time; `mentor hint`)")
     if learner_visible:
         return text.rstrip() + "\n\n## The unit's questions (graded by the tool; no answer key here)\n" + _visible_questions(unit) + "\n"
