@@ -55,6 +55,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ok("sample", "--prompt", "Once", "--max-new-tokens", "20", cwd=ws)
     ok("sft", "--iters", "4", cwd=ws)
     ok("dpo", "--iters", "3", cwd=ws)
+    ok("quantize", cwd=ws)
+    ok("bench", cwd=ws)
     ok("report", cwd=ws)
     return ws
 
@@ -84,6 +86,21 @@ def test_every_stage_end_to_end_on_tiny(project: Path) -> None:
         assert (d / stage / "model.pt").is_file() and st[stage]["held_out"] == 12 and 0 <= st[stage]["after"] <= 1
         assert (d / "report" / f"{stage}_loss.svg").is_file()
     assert "Supervised fine-tuning" in page and "Direct preference optimization" in page
+    q = st["quantize"]
+    assert q["checkpoint"].endswith("dpo/model.pt") and 0.2 < q["int8_bytes"] / q["fp32_bytes"] < 0.9
+    assert abs(q["val_loss_change"]) < 0.1 and q["val_tokens"] > 0
+    b = st["bench"]
+    for k in ("fp32", "int8"):
+        assert b[k]["decode_tokens_per_s"] > 0 and b[k]["prefill_tokens_per_s"] > 0 and b[k]["peak_rss_mb"] > 10
+    assert b["int8"]["weight_bytes"] < b["fp32"]["weight_bytes"] and "INT8" in page
+
+
+def test_chat_streams_replies_from_the_learners_int8_model(project: Path) -> None:
+    r = run_mentor("project", "chat", "--max-new-tokens", "12", cwd=project, input="Where did Mia go?\nAnd then?\n\n")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("model> ") == 2 and "INT8" in r.stdout and "Traceback" not in r.stderr
+    r = run_mentor("project", "chat", "--fp32", cwd=project, input="")  # end of input at once: no turn, clean exit
+    assert r.returncode == 0 and "model> " not in r.stdout
 
 
 def test_overview_and_status_show_the_project(project: Path) -> None:

@@ -1,5 +1,5 @@
 """The later stages: `sft` and `dpo` (mentor/project/align.py on the learner's modules, in the worker), measured
-before and after on held-out items and plotted; `quantize`, `chat` and `bench` wait for mentor/project/serve.py."""
+before and after on held-out items and plotted; `quantize`, `chat` and `bench` are in mentor/project/serve_cmds.py."""
 
 from __future__ import annotations
 
@@ -69,15 +69,6 @@ def aligned(ws: "Workspace", stage: str, iters: int | None, force: bool) -> None
     _say("next: " + ("`mentor project dpo`" if stage == "sft" else "`mentor project report`"), "bold")
 
 
-def _not_yet(stage: str, doc: str) -> Callable[[], None]:
-    def cmd() -> None:
-        raise MentorError(f"`mentor project {stage}` is not available yet in this version of mentor",
-                          "`mentor project` shows the stages you can run now")
-
-    cmd.__doc__ = doc + " (not available yet)"
-    return cmd
-
-
 def _aligned_cmd(stage: str, doc: str) -> Callable[..., None]:
     def cmd(iters: Optional[int] = typer.Option(None, "--iters", min=1, help="Iterations (default: project.toml)."),
             force: bool = typer.Option(False, "--force", help="Redo it over an existing tuned model.")) -> None:
@@ -94,9 +85,8 @@ def register(app: typer.Typer) -> None:
                                                 "held-out answer accuracy before and after."))
     app.command(name="dpo")(_aligned_cmd("dpo", "DPO with your code on generated preference pairs; held-out "
                                                 "preference accuracy before and after."))
-    for stage, doc in (("quantize", "Your INT8 model from the trained one."),
-                       ("chat", "Chat with your model on the CPU, streamed with the KV cache."),
-                       ("bench", "fp32 vs INT8: prefill/decode tokens/s, peak RSS, weight bytes, validation loss.")):
-        app.command(name=stage)(_not_yet(stage, doc))
+    from mentor.project import serve_cmds
+
+    serve_cmds.register(app)
 
 

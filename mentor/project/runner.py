@@ -30,9 +30,10 @@ UNITS: dict[str, list[str]] = {
     "sample": ["bpe-tokenizer"] + _MODEL + ["adamw", "checkpoint", "sampling"],
     "sft": ["bpe-tokenizer"] + _MODEL + ["cross-entropy", "adamw", "schedule-clip", "checkpoint", "kv-cache", "sampling", "sft"],
     "dpo": ["bpe-tokenizer"] + _MODEL + ["adamw", "schedule-clip", "checkpoint", "kv-cache", "sampling", "sft", "dpo"],
-    "quantize": _MODEL + ["adamw", "checkpoint", "int8-quant", "int8-linear"],
-    "chat": ["bpe-tokenizer"] + _MODEL + ["kv-cache", "sampling", "sft", "int8-quant", "int8-linear", "cpu-inference"],
-    "bench": _MODEL + ["cross-entropy", "kv-cache", "int8-quant", "int8-linear", "cpu-inference"],
+    "quantize": _MODEL + ["cross-entropy", "checkpoint", "int8-quant", "int8-linear", "cpu-inference"],
+    "chat": ["bpe-tokenizer"] + _MODEL + ["checkpoint", "kv-cache", "sampling", "sft", "int8-quant", "int8-linear",
+                                          "cpu-inference"],
+    "bench": _MODEL + ["cross-entropy", "checkpoint", "kv-cache", "int8-quant", "int8-linear", "cpu-inference"],
 }
 
 

@@ -147,7 +147,6 @@ def _num(v: Any) -> Any:
 
 
 def stage_sample(a: dict[str, Any]) -> dict[str, Any]:
-    import torch
 
     L = learner("tokenizer", "model", "optim", "checkpoint", "sampling")
     tok = load_tokenizer(a, L)
@@ -222,9 +221,56 @@ def _aligned(a: dict[str, Any], stage: str) -> dict[str, Any]:
             "final_loss": rows[-1]["loss"] if rows else None}
 
 
+def _weight_bytes(model: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def stage_quantize(a: dict[str, Any]) -> dict[str, Any]:
+    """The learner's load_model and quantize_model on the served checkpoint; weight bytes and validation loss of both."""
+    from mentor.project import serve
+
+    L = learner("model", "quantize", "inference", "loss", "checkpoint")
+    fp32 = L.inference.load_model(a["checkpoint"], a["model"], quantize=False)
+    int8 = serve.quantize(fp32, L)
+    val = _memmap(a["val_bin"], a["dtype"])
+    T = a["model"]["context_length"]
+    vf, n = serve.val_loss(fp32, L, val, T, max_tokens=a["max_tokens"])
+    vq, _ = serve.val_loss(int8, L, val, T, max_tokens=a["max_tokens"])
+    return {"fp32_bytes": _weight_bytes(fp32), "int8_bytes": _weight_bytes(int8), "val_loss_fp32": vf,
+            "val_loss_int8": vq, "val_loss_change": vq - vf, "val_tokens": n}
+
+
+def stage_bench(a: dict[str, Any]) -> dict[str, Any]:
+    """The learner's benchmark on the fp32 and the INT8 model (load_model, quantize=False/True), side by side."""
+    from mentor.project import serve
+
+    L = learner("model", "quantize", "inference", "loss", "checkpoint")
+    fp32 = L.inference.load_model(a["checkpoint"], a["model"], quantize=False)
+    int8 = L.inference.load_model(a["checkpoint"], a["model"], quantize=True)
+    r = serve.bench(fp32, int8, L, _memmap(a["val_bin"], a["dtype"]), a["model"]["context_length"],
+                    max_tokens=a["max_tokens"])
+    return {k: ({kk: _num(vv) for kk, vv in v.items()} if isinstance(v, dict) else _num(v)) for k, v in r.items()}
+
+
+def stage_chat(a: dict[str, Any]) -> dict[str, Any]:
+    """One chat turn: the learner's format_chat and stream_generate on their (INT8 unless told) model, streamed."""
+    from mentor.project import serve
+
+    L = learner("tokenizer", "model", "quantize", "inference", "sft", "checkpoint")
+    tok = load_tokenizer(a, L)
+    model = L.inference.load_model(a["checkpoint"], a["model"], quantize=a["int8"])
+    pieces = []
+    for piece in serve.chat_turn(model, tok, L, a["history"], a["text"], max_new_tokens=a["max_new_tokens"],
+                                 temperature=a["temperature"], top_k=a["top_k"], top_p=a["top_p"], seed=a["seed"]):
+        pieces.append(piece)
+        emit("piece", text=piece)
+    return {"reply": "".join(pieces)}
+
+
 STAGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "tokenizer": stage_tokenizer, "data": stage_data, "train": stage_train, "sample": stage_sample,
-    "sft": lambda a: _aligned(a, "sft"), "dpo": lambda a: _aligned(a, "dpo")}
+    "sft": lambda a: _aligned(a, "sft"), "dpo": lambda a: _aligned(a, "dpo"),
+    "quantize": stage_quantize, "bench": stage_bench, "chat": stage_chat}
 
 
 def _frames(tb: Any, root: Path) -> list[dict[str, Any]]:
