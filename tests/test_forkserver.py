@@ -90,7 +90,7 @@ def _neuron_spec(numpy_only: bool):
     return spec_for(course().unit("neuron"), numpy_only=numpy_only)
 
 
-@pytest.mark.parametrize("uid", ["neuron", "bpe-train"])  # norms: env differs in one key, not yet resolved
+@pytest.mark.parametrize("uid", ["neuron", "bpe-train", "norms"])
 def test_warm_sandbox_has_the_cold_sandbox_process_state(tmp_path, uid):
     """NumPy-only phase, a torch phase whose tests do not import torch, a torch unit: the parent
     imports only what the cold check imports, and the learner's code finds the same process."""

@@ -112,7 +112,10 @@ def sandbox_env(spec: GateSpec, tmp: str) -> dict[str, str]:
     env.setdefault("PATH", "/usr/bin:/bin")
     t = str(spec.threads)
     env.update(HOME=tmp, TMPDIR=tmp, PYTHONIOENCODING="utf-8", OMP_NUM_THREADS=t, MKL_NUM_THREADS=t,
-               OPENBLAS_NUM_THREADS=t, NUMEXPR_NUM_THREADS=t, VECLIB_MAXIMUM_THREADS=t)
+               OPENBLAS_NUM_THREADS=t, NUMEXPR_NUM_THREADS=t, VECLIB_MAXIMUM_THREADS=t,
+               # torch._inductor (imported by the harness's use_deterministic_algorithms) otherwise sets this itself,
+               # lazily, from TMPDIR: given here, a cold and a warm (forked) sandbox see the same environment
+               TORCHINDUCTOR_CACHE_DIR=os.path.join(tmp, "torchinductor"))
     return env
 
 
