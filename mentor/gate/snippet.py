@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentor.gate.runner import GateSpec, _env, _kill_group, _limits
+from mentor.gate.runner import GateSpec, _kill_group, _limits, sandbox_env
 
 KEEP = 20_000
 
@@ -31,7 +31,7 @@ def run_snippet(code: str, workspace: Path | None = None, time_limit_s: float = 
     prelude = f"import sys; sys.path.insert(0, {str(workspace)!r})\n" if workspace else ""
     with tempfile.TemporaryDirectory(prefix="mentor-verify-") as tmp:
         proc = subprocess.Popen([sys.executable, "-I", "-c", prelude + code], stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=_env(spec, tmp),
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp, env=sandbox_env(spec, tmp),
                                 start_new_session=True, preexec_fn=lambda: _limits(spec))
         timed_out = False
         try:
